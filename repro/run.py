@@ -1,0 +1,145 @@
+"""The context every stage function receives: identity, config, paths, device, logging, artifacts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from repro import atomic
+
+METRIC_KEYS = ("dataset", "setting", "metric", "value", "stderr", "unit", "n_samples", "seed")
+
+
+@dataclass
+class Run:
+    paper: str
+    experiment: str
+    tier: str
+    cfg: dict[str, Any]
+    runs_root: Path = Path("runs")
+    data_root: Path = Path("data")
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.runs_root = Path(self.runs_root)
+        self.data_root = Path(self.data_root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        return self.runs_root / self.tier / self.paper / self.experiment
+
+    @property
+    def seed(self) -> int:
+        return int(self.cfg.get("seed", 0))
+
+    @property
+    def smoke(self) -> bool:
+        return self.tier == "smoke"
+
+    @cached_property
+    def device(self):
+        import torch
+
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def path(self, *parts: str) -> Path:
+        p = self.root.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def log(self, msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {self.paper}/{self.experiment} ({self.tier}): {msg}"
+        print(line, file=sys.stderr, flush=True)
+        with open(self.root / "log.txt", "a") as fh:
+            fh.write(line + "\n")
+
+    def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = ""):
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=f"{self.experiment}: {desc}", disable=not sys.stderr.isatty(),
+                    dynamic_ncols=True, leave=False)
+
+    def save_json(self, name: str, obj: Any) -> Path:
+        p = self.path(name)
+        atomic.write_json(p, obj)
+        return p
+
+    def load_json(self, name: str) -> Any:
+        p = self.root / name
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is missing: run the earlier stage of {self.paper}/{self.experiment} first")
+        return json.loads(p.read_text())
+
+    def save_metrics(self, rows: list[dict[str, Any]], synthetic_data: bool = False) -> Path:
+        """Write metrics.json; `synthetic_data` marks rows measured on a stand-in for real data."""
+        clean = []
+        for row in rows:
+            missing = [k for k in METRIC_KEYS if k not in row]
+            extra = [k for k in row if k not in METRIC_KEYS]
+            if missing or extra:
+                raise ValueError(f"metric row {row.get('metric')!r}: missing keys {missing}, unknown keys {extra}")
+            clean.append({**row, "setting": format_setting(row["setting"])})
+        return self.save_json("metrics.json", {
+            "paper": self.paper,
+            "experiment": self.experiment,
+            "tier": self.tier,
+            "synthetic_data": bool(synthetic_data),
+            "device": self.device_name(),
+            "wall_seconds": self.wall_seconds(),
+            "commit": git_commit(),
+            "rows": clean,
+        })
+
+    def save_figure(self, fig, name: str, title: str, caption: str = "") -> Path:
+        import matplotlib.pyplot as plt
+
+        png = self.path("figures", f"{name}.png")
+        with atomic.atomic_path(png) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        index_path = self.root / "figures" / "index.json"
+        index = json.loads(index_path.read_text()) if index_path.exists() else []
+        index = [e for e in index if e["name"] != name] + [{"name": name, "file": png.name, "title": title,
+                                                             "caption": caption}]
+        atomic.write_json(index_path, index)
+        return png
+
+    def device_name(self) -> str:
+        import torch
+
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"cpu ({torch.get_num_threads()} threads)"
+
+    def wall_seconds(self) -> float:
+        """Wall time of all stages so far: earlier stages record theirs in stage stamps."""
+        total = time.time() - self.started
+        for stamp in self.root.glob("stage_*.json"):
+            total += json.loads(stamp.read_text()).get("wall_seconds", 0.0)
+        return round(total, 3)
+
+
+def format_setting(setting: dict[str, Any] | str) -> str:
+    """A stable 'key=value;key=value' string (keys in the order given)."""
+    if isinstance(setting, str):
+        return setting
+    return ";".join(f"{k}={v}" for k, v in setting.items())
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
+        return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
