@@ -30,7 +30,6 @@ class Run:
     def __post_init__(self) -> None:
         self.runs_root = Path(self.runs_root)
         self.data_root = Path(self.data_root)
-        self.root.mkdir(parents=True, exist_ok=True)
 
     @property
     def root(self) -> Path:
@@ -58,7 +57,7 @@ class Run:
     def log(self, msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {self.paper}/{self.experiment} ({self.tier}): {msg}"
         print(line, file=sys.stderr, flush=True)
-        with open(self.root / "log.txt", "a") as fh:
+        with open(self.path("log.txt"), "a") as fh:
             fh.write(line + "\n")
 
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = ""):

@@ -1,0 +1,175 @@
+"""What the paper tier needs from outside (datasets, weights, checkpoints, a GPU), where it lives, how to get it.
+
+`ITEMS` is the one table of canonical locations, relative to the data root (default `data/`, env `REPRO_DATA`).
+Configs name items by key (`needs: [cifar10, inception]`); code finds them with `path(name, data_root)`.
+This module must stay torch-free at import: the Snakefile calls `present()` while it builds the DAG.
+
+Run `python -m repro.check [DATA_ROOT]` to print what is present and how to fetch what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+_SCORE_SDE = "score_sde_pytorch README (Google Drive folder of pretrained checkpoints)"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One downloadable thing: its folder or file under the data root and the files that must exist inside it."""
+
+    rel: str
+    requires: tuple[str, ...]
+    fix: str
+
+
+ITEMS: dict[str, Item] = {
+    "cifar10": Item(
+        "cifar-10-batches-py",
+        ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta"),
+        "on a networked machine: python -c \"import torchvision; torchvision.datasets.CIFAR10('DATA', download=True)\""
+        " (or fetch https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and extract it into DATA)",
+    ),
+    "mnist": Item(
+        "MNIST/raw",
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+        "on a networked machine: python -c \"import torchvision; torchvision.datasets.MNIST('DATA', download=True)\""
+        " and copy DATA/MNIST/raw (the four unpacked *-ubyte files are enough)",
+    ),
+    "celeba": Item(
+        "celeba",
+        ("img_align_celeba", "list_eval_partition.txt", "identity_CelebA.txt", "list_attr_celeba.txt",
+         "list_bbox_celeba.txt", "list_landmarks_align_celeba.txt"),
+        "on a networked machine with gdown: python -c \"import torchvision; torchvision.datasets.CelebA('DATA',"
+        " download=True)\", or fetch img_align_celeba.zip and the five list files from the CelebA page into"
+        " DATA/celeba and unzip the images there",
+    ),
+    "inception": Item(
+        f"inception/{INCEPTION_FILE}",
+        (),
+        f"fetch {INCEPTION_URL} (torch-fidelity's TF-ported Inception-v3) and place it at PATH;"
+        f" a copy in $TORCH_HOME/hub/checkpoints/{INCEPTION_FILE} is also accepted",
+    ),
+    "ncsn_cifar10_ckpt": Item(
+        "ncsn/run/logs/cifar10/checkpoint.pth",
+        (),
+        "download run.zip from the ermongroup/ncsn README, unzip it into DATA/ncsn (gives run/logs/<doc>/...)"
+        " and make sure the CIFAR-10 run is run/logs/cifar10/checkpoint.pth",
+    ),
+    "ncsnpp_cifar10_ckpt": Item(
+        "score_sde/ve/cifar10_ncsnpp_continuous/checkpoint_24.pth",
+        (),
+        f"from the {_SCORE_SDE}: ve/cifar10_ncsnpp_continuous/checkpoint_24.pth, placed at PATH",
+    ),
+    "ncsnpp_deep_cifar10_ckpt": Item(
+        "score_sde/ve/cifar10_ncsnpp_deep_continuous/checkpoint_12.pth",
+        (),
+        f"from the {_SCORE_SDE}: ve/cifar10_ncsnpp_deep_continuous/checkpoint_12.pth, placed at PATH",
+    ),
+    "ncsnpp_celebahq_ckpt": Item(
+        "score_sde/ve/celebahq_256_ncsnpp_continuous/checkpoint_48.pth",
+        (),
+        f"from the {_SCORE_SDE}: ve/celebahq_256_ncsnpp_continuous/checkpoint_48.pth, placed at PATH",
+    ),
+    "dlg_cifar10_classifier": Item(
+        "dmcmc/logs/CIFAR10/200.pt",
+        (),
+        "from the 1202kbs/DMCMC repository: logs/CIFAR10/200.pt, placed at PATH",
+    ),
+    "dlg_celebahq_classifier": Item(
+        "dmcmc/logs/CELEBAHQ/100.pt",
+        (),
+        "from the 1202kbs/DMCMC repository: logs/CELEBAHQ/100.pt, placed at PATH",
+    ),
+    "celebahq": Item(
+        "celebahq256",
+        (),
+        "CelebA-HQ at 256x256 (e.g. the 30k images of the score_sde/NVIDIA release) as PNG files directly in PATH",
+    ),
+    "bark": Item(
+        "bark",
+        ("T01", "T02", "T03", "T04"),
+        "UIUC texture database (Lazebnik, Schmid, Ponce 2005): put classes T01-T04 as folders T01..T04 of"
+        " images in PATH",
+    ),
+}
+
+
+def _torch_home() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch"
+    return Path(os.environ.get("TORCH_HOME", default))
+
+
+def _candidates(name: str, data_root: str | os.PathLike) -> list[Path]:
+    if name not in ITEMS:
+        raise KeyError(f"unknown item {name!r}; known items: {', '.join(ITEMS)}")
+    paths = [Path(data_root) / ITEMS[name].rel]
+    if name == "inception":
+        paths.append(_torch_home() / "hub" / "checkpoints" / INCEPTION_FILE)
+    return paths
+
+
+def _complete(p: Path, requires: tuple[str, ...]) -> bool:
+    return p.exists() and all((p / r).exists() for r in requires)
+
+
+def path(name: str, data_root: str | os.PathLike) -> Path:
+    """Where item `name` is (the first complete candidate), else its canonical place under `data_root`."""
+    cands = _candidates(name, data_root)
+    return next((p for p in cands if _complete(p, ITEMS[name].requires)), cands[0])
+
+
+def present(name: str, data_root: str | os.PathLike) -> bool:
+    """True when item `name` (or `cuda`) is available; torch-free except for `cuda`."""
+    if name == "cuda":
+        return _cuda()
+    return any(_complete(p, ITEMS[name].requires) for p in _candidates(name, data_root))
+
+
+def fix(name: str, data_root: str | os.PathLike) -> str:
+    """How to obtain item `name`, with DATA and PATH spelled out."""
+    p = Path(data_root) / ITEMS[name].rel
+    missing = [r for r in ITEMS[name].requires if not (p / r).exists()]
+    need = f" (needs {', '.join(missing)} inside it)" if missing and p.exists() else ""
+    return ITEMS[name].fix.replace("DATA", str(data_root)).replace("PATH", str(p)) + need
+
+
+def _cuda() -> bool:
+    import torch  # lazy: importing this module must not pull in torch
+
+    return bool(torch.cuda.is_available())
+
+
+def check(data_root: str | os.PathLike) -> list[tuple[str, bool, str, str]]:
+    """(item, present, path, fix) for the CUDA device and every item of `ITEMS`."""
+    rows = [("cuda", _cuda(), "", "run the paper tier on a machine with an NVIDIA GPU and a CUDA build of torch")]
+    for name in ITEMS:
+        ok = present(name, data_root)
+        rows.append((name, ok, str(path(name, data_root)), "" if ok else fix(name, data_root)))
+    return rows
+
+
+def format_table(rows: list[tuple[str, bool, str, str]]) -> str:
+    width = max(len(r[0]) for r in rows)
+    lines = []
+    for name, ok, p, how in rows:
+        lines.append(f"{name:<{width}}  {'present' if ok else 'MISSING':<7}  {p}")
+        if not ok:
+            lines.append(f"{'':<{width}}  {'':<7}  -> {how}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    root = argv[0] if argv else os.environ.get("REPRO_DATA", "data")
+    print(format_table(check(root)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

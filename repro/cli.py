@@ -1,0 +1,146 @@
+"""`python -m repro` / `repro`: every workflow stage as a command that Snakemake runs and a person can run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from repro import atomic, config, registry
+from repro.registry import STAGE_ORDER
+
+
+class GpuRequiredError(RuntimeError):
+    pass
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("REPRO_DATA", "data"))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tier", choices=config.TIERS, default="cpu", help="smoke | cpu | paper (default: cpu)")
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="artifacts root (default: runs)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="datasets, Inception weights, official checkpoints (default: $REPRO_DATA or ./data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repro", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for stage in STAGE_ORDER:
+        p = sub.add_parser(stage, help=f"run the {stage} stage of one experiment")
+        p.add_argument("experiment", help="paper/experiment, e.g. ncsn/gmm")
+        _common(p)
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+        p.add_argument("--allow-cpu", action="store_true",
+                       help="run a paper-tier GPU stage on the CPU anyway (it will be very slow)")
+        p.add_argument("--config-file", type=Path, default=None,
+                       help="use this YAML instead of papers/<paper>/configs/<tier>.yaml (same schema)")
+    p = sub.add_parser("collect", help="metrics.json + claims.yaml → results/<paper>_<experiment>.csv")
+    p.add_argument("experiment")
+    _common(p)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    for name, text in (("figures", "draw the cross-paper summary figures"),
+                       ("report", "regenerate report/ from results/*.csv and the run folders")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--results", type=Path, default=Path("results"))
+        p.add_argument("--runs-root", type=Path, default=Path("runs"))
+        p.add_argument("--out", type=Path, default=Path("report"))
+    p = sub.add_parser("list", help="experiments per paper and tier, with their stages and needs")
+    p.add_argument("--tier", choices=config.TIERS, default=None)
+    p = sub.add_parser("check", help="what is present: CUDA, datasets, Inception weights, official checkpoints")
+    p.add_argument("--data-root", type=Path, default=None)
+    return parser
+
+
+def run_stage(stage: str, key: str, tier: str, runs_root: Path, data_root: Path, allow_cpu: bool = False,
+              config_file: Path | None = None) -> Path:
+    """Validate, check downloads, refuse GPU-sized work on a CPU, run the stage, write its stamp."""
+    from repro.run import Run
+
+    exp = registry.get(key)
+    cfg = config.load(exp.paper, exp.name, tier, config_file)
+    fn = exp.stage_function(stage)
+    source = config_file or config.config_path(exp.paper, tier)
+    _require_downloads(cfg.get("needs", []), data_root, f"{source}: {exp.name}.needs")
+    if tier == "paper" and stage in exp.gpu_stages and not allow_cpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise GpuRequiredError(
+                f"{key} {stage} at the paper tier is sized for a GPU and no CUDA device is visible; it would take "
+                f"days on a CPU. Run it on a GPU machine, or pass --allow-cpu (Snakemake: --config allow_cpu=true) "
+                f"to run it here anyway.")
+    run = Run(exp.paper, exp.name, tier, cfg, runs_root=runs_root, data_root=data_root)
+    t0 = time.time()
+    run.log(f"stage {stage} started on {run.device_name()}")
+    fn(run)
+    stamp = run.path(f"stage_{stage}.json")
+    atomic.write_json(stamp, {"stage": stage, "wall_seconds": round(time.time() - t0, 3),
+                              "device": run.device_name(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    run.log(f"stage {stage} finished in {time.time() - t0:.1f} s")
+    return stamp
+
+
+def _require_downloads(needs: list[str], data_root: Path, where: str) -> None:
+    if not needs:
+        return
+    from repro import check
+
+    missing = [check.describe(name, data_root) for name in needs if not check.present(name, data_root)]
+    if missing:
+        raise FileNotFoundError(f"{where}: required files are missing:\n  " + "\n  ".join(missing))
+
+
+def cmd_list(tier: str | None) -> None:
+    tiers = (tier,) if tier else config.TIERS
+    for key, exp in sorted(registry.experiments().items()):
+        present = [t for t in tiers if exp.name in config.load_tier(exp.paper, t)]
+        if not present:
+            continue
+        needs = {t: config.load_tier(exp.paper, t)[exp.name].get("needs", []) for t in present}
+        need_text = "; ".join(f"{t}: {', '.join(n)}" for t, n in needs.items() if n)
+        print(f"{key:24s} tiers={','.join(present):18s} stages={'>'.join(exp.stages):28s} "
+              f"target=results/{exp.paper}_{exp.name}.csv" + (f"  needs[{need_text}]" if need_text else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data_root = getattr(args, "data_root", None) or default_data_root()
+    try:
+        if args.command in STAGE_ORDER:
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
+            run_stage(args.command, args.experiment, args.tier, args.runs_root, data_root, args.allow_cpu,
+                      args.config_file)
+        elif args.command == "collect":
+            from repro.collect import collect
+
+            exp = registry.get(args.experiment)
+            metrics = args.runs_root / args.tier / exp.paper / exp.name / "metrics.json"
+            if not metrics.exists():
+                raise FileNotFoundError(f"{metrics} is missing: run `repro evaluate {exp.key} --tier {args.tier}`")
+            print(collect(metrics, args.results / f"{exp.paper}_{exp.name}.csv"))
+        elif args.command in ("figures", "report"):
+            from repro import report
+
+            fn = report.build_figures if args.command == "figures" else report.build_report
+            print(fn(args.results, args.runs_root, args.out))
+        elif args.command == "list":
+            cmd_list(args.tier)
+        elif args.command == "check":
+            from repro import check
+
+            return check.main(data_root)
+    except (config.ConfigError, KeyError, FileNotFoundError, GpuRequiredError, ValueError, RuntimeError) as err:
+        if os.environ.get("REPRO_DEBUG"):
+            raise
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"repro {args.command}: error: {msg}\n(set REPRO_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,163 @@
+"""Read everything the report shows: results CSVs, claims.yaml files and run directories (never retrains)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RESULT_COLUMNS = (
+    "paper", "experiment", "dataset", "tier", "setting", "metric", "value", "stderr", "unit", "n_samples", "seed",
+    "claimed", "claim_source", "comparable", "verdict", "device", "wall_seconds", "commit", "claim_id", "reason",
+)  # fmt: skip
+VERDICTS = ("reproduced", "not reproduced", "not comparable", "smoke")
+PAPER_ORDER = ("sohl", "ncsn", "dlg", "subspace")
+STAGE_ORDER = ("train", "select", "sample", "evaluate")
+FIGURE_KEYS = ("name", "file", "title", "caption")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One PNG an experiment drew itself, as listed in its figures/index.json."""
+
+    name: str
+    path: Path
+    title: str
+    caption: str
+
+
+@dataclass
+class RunDir:
+    """What one `runs/<tier>/<paper>/<experiment>/` holds that the report needs."""
+
+    tier: str
+    paper: str
+    experiment: str
+    root: Path
+    figures: list[Figure] = field(default_factory=list)
+    missing_figures: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.paper}/{self.experiment}"
+
+
+def parse_float(text: str) -> float | None:
+    """A CSV cell as a finite float, or None when empty or not a number (e.g. a qualitative claim)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_bool(text: str, where: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"{where}: column 'comparable' must be true/false, got {text!r}")
+
+
+def load_results(results_dir: Path) -> list[dict[str, str]]:
+    """All rows of `results_dir/*.csv` as string dicts, after checking the header and the verdict vocabulary."""
+    rows: list[dict[str, str]] = []
+    for path in sorted(Path(results_dir).glob("*.csv")):
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != RESULT_COLUMNS:
+                raise ValueError(f"{path}: header {reader.fieldnames} differs from the results schema {RESULT_COLUMNS}")
+            for line, row in enumerate(reader, start=2):
+                where = f"{path}:{line}"
+                if row["verdict"] not in VERDICTS:
+                    raise ValueError(f"{where}: verdict {row['verdict']!r} is not one of {VERDICTS}")
+                parse_bool(row["comparable"], where)
+                row["_file"] = path.name
+                rows.append(row)
+    return rows
+
+
+def load_claims(papers_root: Path | None) -> dict[str, dict[str, Any]]:
+    """Claims by id from every `papers_root/<paper>/claims.yaml` (for protocol, confidence, rule and order)."""
+    claims: dict[str, dict[str, Any]] = {}
+    if papers_root is None:
+        return claims
+    for path in sorted(Path(papers_root).glob("*/claims.yaml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        entries = doc.get("claims") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise ValueError(f"{path}: expected a top-level 'claims' list")
+        for order, claim in enumerate(entries):
+            if not isinstance(claim, dict) or not claim.get("id"):
+                raise ValueError(f"{path}: claim #{order} has no 'id'")
+            claims[str(claim["id"])] = {**claim, "_paper": path.parent.name, "_order": order}
+    return claims
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+
+
+def _figures(root: Path) -> tuple[list[Figure], list[str]]:
+    index_path = root / "figures" / "index.json"
+    if not index_path.exists():
+        return [], []
+    index = _load_json(index_path)
+    if not isinstance(index, list):
+        raise ValueError(f"{index_path}: expected a list of figure entries")
+    figures, missing = [], []
+    for entry in index:
+        absent = [k for k in FIGURE_KEYS if not isinstance(entry, dict) or k not in entry]
+        if absent:
+            raise ValueError(f"{index_path}: entry {entry!r} lacks {absent}")
+        name = str(entry["file"])
+        if Path(name).name != name or not name.lower().endswith(".png"):
+            raise ValueError(f"{index_path}: file {name!r} must be a bare .png name inside figures/")
+        png = root / "figures" / name
+        if png.is_file():
+            figures.append(Figure(str(entry["name"]), png, str(entry["title"]), str(entry["caption"])))
+        else:
+            missing.append(str(png))
+    return figures, missing
+
+
+def _stages(root: Path) -> dict[str, float]:
+    stages = {}
+    for stamp in root.glob("stage_*.json"):
+        doc = _load_json(stamp)
+        seconds = doc.get("wall_seconds") if isinstance(doc, dict) else None
+        if not isinstance(seconds, (int, float)):
+            raise ValueError(f"{stamp}: expected a number under 'wall_seconds', got {seconds!r}")
+        stages[stamp.stem.removeprefix("stage_")] = float(seconds)
+    return dict(sorted(stages.items(), key=lambda kv: stage_rank(kv[0])))
+
+
+def stage_rank(stage: str) -> tuple[int, str]:
+    return (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), stage)
+
+
+def load_runs(runs_root: Path) -> list[RunDir]:
+    """Every `runs_root/<tier>/<paper>/<experiment>/` directory, with figures, stage stamps and metrics.json."""
+    runs = []
+    for root in sorted(p for p in Path(runs_root).glob("*/*/*") if p.is_dir()):
+        tier, paper, experiment = root.parts[-3:]
+        figures, missing = _figures(root)
+        metrics_path = root / "metrics.json"
+        metrics = _load_json(metrics_path) if metrics_path.exists() else None
+        runs.append(RunDir(tier, paper, experiment, root, figures, missing, _stages(root), metrics))
+    return runs
+
+
+def paper_rank(paper: str) -> tuple[int, str]:
+    return (PAPER_ORDER.index(paper) if paper in PAPER_ORDER else len(PAPER_ORDER), paper)

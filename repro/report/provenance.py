@@ -1,0 +1,36 @@
+"""Provenance gathered when the report is built: package versions, commit, time (what the runs recorded is in data)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+
+from repro.run import git_commit
+
+PACKAGES = ("torch", "torchvision", "torch-fidelity", "numpy", "scipy", "pandas", "seaborn", "matplotlib", "snakemake")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions read from package metadata (no heavy imports such as torch)."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_info() -> dict[str, str]:
+    return {
+        "built (UTC)": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "commit": git_commit(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def recorded_versions(metrics: dict | None) -> dict[str, str]:
+    """Versions an evaluate stage recorded in metrics.json (key 'versions'), if it did."""
+    found = (metrics or {}).get("versions")
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}

@@ -1,0 +1,144 @@
+"""The VE and sub-VP SDEs (as in score_sde's sde_lib) and the one place that defines sigma schedules.
+
+Schedules return a descending grid `[L]`, or `[B, L]` when the start sigma is given per sample (DLG denoises
+each chain from its own sigma). Integrators take `L - 1` steps along such a grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _as_tensor(v, dtype=torch.float64) -> torch.Tensor:
+    return torch.as_tensor(v, dtype=dtype)
+
+
+class VESDE:
+    """Variance exploding: x_t = x_0 + sigma(t) z, sigma(t) = sigma_min (sigma_max / sigma_min)^t, t in [0, 1]."""
+
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, n: int = 1000) -> None:
+        if not 0 < sigma_min < sigma_max:
+            raise ValueError(f"VESDE needs 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+        self.sigma_min, self.sigma_max, self.n = float(sigma_min), float(sigma_max), int(n)
+        self.log_ratio = math.log(self.sigma_max / self.sigma_min)
+
+    def sigma(self, t) -> torch.Tensor:
+        return self.sigma_min * torch.exp(_as_tensor(t) * self.log_ratio)
+
+    def t_of_sigma(self, sigma) -> torch.Tensor:
+        return torch.log(_as_tensor(sigma) / self.sigma_min) / self.log_ratio
+
+    def marginal_prob(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of x_t given x_0 = x."""
+        return x, self.sigma(t).to(x.dtype)
+
+    def prior_sampling(self, shape, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+        return self.sigma_max * torch.randn(tuple(shape), generator=generator, dtype=dtype)
+
+    def sde(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drift f(x, t) = 0 and diffusion g(t) = sigma(t) sqrt(2 ln(sigma_max / sigma_min)), g per sample [B]."""
+        g = self.sigma(t) * math.sqrt(2 * self.log_ratio)
+        return torch.zeros_like(x), g.to(x.dtype)
+
+    def discrete_sigmas(self) -> torch.Tensor:
+        """score_sde's n discrete levels, ascending from sigma_min to sigma_max."""
+        return torch.exp(torch.linspace(math.log(self.sigma_min), math.log(self.sigma_max), self.n, dtype=torch.float64))
+
+    def discretize(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """score_sde's SMLD discretisation: f = 0, G = sqrt(sigma_i^2 - sigma_{i-1}^2) on the discrete levels."""
+        levels = self.discrete_sigmas()
+        i = (_as_tensor(t) * (self.n - 1)).round().long()
+        adjacent = torch.where(i == 0, torch.zeros_like(levels[i]), levels[(i - 1).clamp_min(0)])
+        return torch.zeros_like(x), torch.sqrt(levels[i] ** 2 - adjacent**2).to(x.dtype)
+
+    def time_sigmas(self, n: int, sigma_start=None, eps: float = 1e-5) -> torch.Tensor:
+        """sigma at t_i = linspace(1, eps, n) of the VE SDE whose sigma_max is `sigma_start` (default sigma_max).
+
+        This is the grid of score_sde's time-based samplers; a per-sample `sigma_start` [B] gives [B, n], as in
+        the DMCMC code that passes a vector sigma_max to the VE SDE.
+        """
+        start = _as_tensor(self.sigma_max if sigma_start is None else sigma_start)
+        end = self.sigma_min * (start / self.sigma_min) ** eps
+        return geometric_sigmas(n, start, end)
+
+
+class SubVPSDE:
+    """sub-VP: x_t = alpha_t x_0 + std_t z, B(t) = t^2 (b_max - b_min)/2 + t b_min, alpha = e^{-B/2}, std = 1 - e^{-B}."""
+
+    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, n: int = 1000) -> None:
+        if not 0 < beta_min < beta_max:
+            raise ValueError(f"SubVPSDE needs 0 < beta_min < beta_max, got {beta_min}, {beta_max}")
+        self.beta_min, self.beta_max, self.n = float(beta_min), float(beta_max), int(n)
+
+    def beta(self, t) -> torch.Tensor:
+        return self.beta_min + _as_tensor(t) * (self.beta_max - self.beta_min)
+
+    def integrated_beta(self, t) -> torch.Tensor:
+        t = _as_tensor(t)
+        return 0.5 * t**2 * (self.beta_max - self.beta_min) + t * self.beta_min
+
+    def alpha(self, t) -> torch.Tensor:
+        return torch.exp(-0.5 * self.integrated_beta(t))
+
+    def std(self, t) -> torch.Tensor:
+        return -torch.expm1(-self.integrated_beta(t))
+
+    def t_of_std(self, std) -> torch.Tensor:
+        """Inverse of std(t) (the quadratic B(t) = -ln(1 - std) solved for t >= 0)."""
+        b = -torch.log1p(-_as_tensor(std))
+        a = 0.5 * (self.beta_max - self.beta_min)
+        return (-self.beta_min + torch.sqrt(self.beta_min**2 + 4 * a * b)) / (2 * a)
+
+    def marginal_prob(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.alpha(t).to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+        return a * x, self.std(t).to(x.dtype)
+
+    def prior_sampling(self, shape, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+        return torch.randn(tuple(shape), generator=generator, dtype=dtype)
+
+    def sde(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f = -beta(t) x / 2, g = sqrt(beta(t) (1 - e^{-2 B(t)})), g per sample [B]."""
+        beta = self.beta(t)
+        drift = -0.5 * beta.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1))) * x
+        g = torch.sqrt(beta * -torch.expm1(-2 * self.integrated_beta(t)))
+        return drift, g.to(x.dtype)
+
+    def discretize(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Euler-Maruyama discretisation with dt = 1/n (score_sde's default): f dt and g sqrt(dt)."""
+        dt = 1.0 / self.n
+        f, g = self.sde(x, t)
+        return f * dt, g * math.sqrt(dt)
+
+
+def geometric_sigmas(n: int, sigma_start, sigma_end) -> torch.Tensor:
+    """n levels log-uniform from sigma_start to sigma_end (each a scalar or [B]); [n] or [B, n]."""
+    if n < 2:
+        raise ValueError(f"a sigma grid needs n >= 2 levels, got {n}")
+    start, end = _as_tensor(sigma_start), _as_tensor(sigma_end)
+    if (start <= 0).any() or (end <= 0).any():
+        raise ValueError("geometric_sigmas needs positive sigma_start and sigma_end")
+    u = torch.linspace(0, 1, n, dtype=torch.float64)
+    return torch.exp(torch.log(start)[..., None] * (1 - u) + torch.log(end)[..., None] * u)
+
+
+def karras_sigmas(n: int, sigma_start, sigma_min: float = 0.01, rho: float = 7.0) -> torch.Tensor:
+    """Karras et al. (2022) schedule, n levels from sigma_start (scalar or [B]) to sigma_min; [n] or [B, n]."""
+    if n < 2:
+        raise ValueError(f"a Karras schedule needs n >= 2 levels, got {n}")
+    start = _as_tensor(sigma_start)
+    if (start < sigma_min).any():
+        raise ValueError(f"karras_sigmas: sigma_start must be >= sigma_min={sigma_min}")
+    u = torch.linspace(0, 1, n, dtype=torch.float64)
+    return (start[..., None] ** (1 / rho) + u * (sigma_min ** (1 / rho) - start[..., None] ** (1 / rho))) ** rho
+
+
+def dlg_level_grid(sigma_min: float = 0.01, sigma_max: float = 50.0, k: int = 1000, t_min: float = 1e-3):
+    """The DLG noise-level classifier's K classes: sigma(t_k), t_k = linspace(1, t_min, K); class 0 is sigma_max."""
+    return VESDE(sigma_min, sigma_max).sigma(torch.linspace(1.0, t_min, k, dtype=torch.float64))
+
+
+def append_zero(sigmas: torch.Tensor) -> torch.Tensor:
+    """Append a final sigma = 0 (the reverse-diffusion predictor's last step removes all noise)."""
+    return torch.cat([sigmas, torch.zeros_like(sigmas[..., :1])], dim=-1)
