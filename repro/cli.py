@@ -90,7 +90,8 @@ def _require_downloads(needs: list[str], data_root: Path, where: str) -> None:
         return
     from repro import check
 
-    missing = [check.describe(name, data_root) for name in needs if not check.present(name, data_root)]
+    missing = [f"{name}: expected at {check.path(name, data_root)}; {check.fix(name, data_root)}"
+               for name in needs if not check.present(name, data_root)]
     if missing:
         raise FileNotFoundError(f"{where}: required files are missing:\n  " + "\n  ".join(missing))
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "check":
             from repro import check
 
-            return check.main(data_root)
+            return check.main([str(data_root)])
     except (config.ConfigError, KeyError, FileNotFoundError, GpuRequiredError, ValueError, RuntimeError) as err:
         if os.environ.get("REPRO_DEBUG"):
             raise

@@ -71,6 +71,8 @@ class NCSNppConfig:
         for name in ("nf", "num_res_blocks", "image_size", "channels", "num_scales"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"NCSNppConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.fir_kernel:
+            raise ValueError("NCSNppConfig.fir_kernel must be a non-empty sequence of taps")
         if not self.ch_mult or min(self.ch_mult) < 1:
             raise ValueError(f"NCSNppConfig.ch_mult must be non-empty positive integers, got {self.ch_mult!r}")
         if self.image_size % 2 ** (len(self.ch_mult) - 1):
@@ -85,7 +87,16 @@ class NCSNppConfig:
 
 
 # Official config names that the official NCSNpp never reads (or that must hold the only supported value).
-_IGNORED_OFFICIAL_KEYS = {"attention_type", "conv_size", "normalization", "name", "ema_rate", "progressive_combine"}
+_IGNORED_OFFICIAL_KEYS = {
+    "attention_type",
+    "conv_size",
+    "normalization",
+    "name",
+    "ema_rate",
+    "progressive_combine",
+    "beta_min",
+    "beta_max",
+}
 _FIXED_OFFICIAL_VALUES: dict[str, Any] = {
     "resblock_type": "biggan",
     "embedding_type": "fourier",
@@ -112,7 +123,7 @@ def config_from_dict(values: Mapping[str, Any]) -> NCSNppConfig:
             if name in kwargs:
                 raise ValueError(f"NCSN++ config: {name!r} given twice (as {key!r})")
             kwargs[name] = value
-        elif key in _IGNORED_OFFICIAL_KEYS or key in ("beta_min", "beta_max"):
+        elif key in _IGNORED_OFFICIAL_KEYS:
             continue
         elif key in _FIXED_OFFICIAL_VALUES:
             wanted = _FIXED_OFFICIAL_VALUES[key]

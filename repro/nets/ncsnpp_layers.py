@@ -65,9 +65,9 @@ def fir_kernel_2d(
     kernel: tuple[float, ...], gain: float = 1.0, device: torch.device | None = None, dtype: torch.dtype | None = None
 ) -> torch.Tensor:
     """Separable FIR taps -> normalised 2-D kernel summing to `gain` (float32 arithmetic, as upstream; cached)."""
+    if not kernel:
+        raise ValueError("FIR kernel must be a non-empty sequence of taps")
     k = torch.tensor([float(v) for v in kernel], dtype=torch.float32, device="cpu")
-    if k.ndim != 1 or k.numel() < 1:
-        raise ValueError(f"FIR kernel must be a non-empty 1-D sequence, got {kernel!r}")
     k2 = torch.outer(k, k)
     k2 = k2 / k2.sum() * gain
     return k2.to(device=device, dtype=dtype or torch.float32)
@@ -105,7 +105,9 @@ def fir_downsample_2d(x: torch.Tensor, kernel: Sequence[float], factor: int = 2)
     return upfirdn2d(x, k, down=factor, pad=((p + 1) // 2, p // 2))
 
 
-def fir_conv_downsample_2d(x: torch.Tensor, weight: torch.Tensor, kernel: Sequence[float], factor: int = 2) -> torch.Tensor:
+def fir_conv_downsample_2d(
+    x: torch.Tensor, weight: torch.Tensor, kernel: Sequence[float], factor: int = 2
+) -> torch.Tensor:
     """FIR filter (padding for the conv included) followed by a strided convolution: conv then downsample, fused."""
     k = fir_kernel_2d(tuple(kernel), 1.0, x.device, x.dtype)
     p = (k.shape[0] - factor) + (weight.shape[-1] - 1)

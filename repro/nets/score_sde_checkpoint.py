@@ -40,7 +40,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def check_layout(ckpt: Any, source: str = "checkpoint") -> None:
     """Raise unless `ckpt` is a dict with the official keys and an EMA dict with a shadow_params list."""
     if not isinstance(ckpt, Mapping):
-        raise CheckpointMismatchError(f"{source}: expected a dict with keys {CHECKPOINT_KEYS}, got {type(ckpt).__name__}")
+        raise CheckpointMismatchError(
+            f"{source}: expected a dict with keys {CHECKPOINT_KEYS}, got {type(ckpt).__name__}"
+        )
     missing = [k for k in ("model", "ema") if k not in ckpt]
     if missing:
         raise CheckpointMismatchError(f"{source}: missing top-level keys {missing} (has {sorted(ckpt)})")

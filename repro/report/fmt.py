@@ -1,0 +1,70 @@
+"""Plain-text formatting shared by the HTML page and the Markdown summary (numbers, times, provenance lines)."""
+
+from __future__ import annotations
+
+from repro.report.summary import Row
+
+PAPER_TITLES = {
+    "sohl": "Sohl-Dickstein et al. 2015 — Deep Unsupervised Learning using Nonequilibrium Thermodynamics",
+    "ncsn": "Song & Ermon 2019 — Generative Modeling by Estimating Gradients of the Data Distribution (NCSN)",
+    "dlg": "Kim & Ye 2023 — Denoising MCMC / Denoising Langevin Gibbs",
+    "subspace": "Jing et al. 2022 — Subspace Diffusion Generative Models",
+}
+TIER_NOTES = {
+    "smoke": "plumbing check with tiny sizes; its numbers are not evidence",
+    "cpu": "faithful at laptop scale: the papers' toy experiments exactly, real data subsets",
+    "paper": "the paper's own configuration (GPU, downloaded data, official checkpoints)",
+}
+MISSING = "—"
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    return MISSING if value is None else f"{value:.{digits}g}"
+
+
+def value_pm(row: Row) -> str:
+    """'12.3 ± 0.4' or 'not measured'."""
+    if row.value is None:
+        return "not measured"
+    return number(row.value) + (f" ± {number(row.stderr, 2)}" if row.stderr is not None else "")
+
+
+def delta(row: Row) -> str:
+    """Measured − claimed, with the relative difference when the claim is not zero."""
+    d = row.delta
+    if d is None:
+        return MISSING
+    claimed = row.claimed_value or 0.0
+    rel = f" ({100 * d / abs(claimed):+.1f}%)" if claimed else ""
+    return f"{d:+.3g}{rel}"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return MISSING
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.2f} h"
+
+
+def provenance(row: Row) -> str:
+    """The measured number's trail: samples, seed, device, wall time, commit, synthetic data."""
+    if row.value is None:
+        return ""
+    parts = [f"n={row.n_samples or '?'}", f"seed {row.seed or '?'}", row.device or "device ?",
+             seconds(row.wall_seconds), f"commit {row.commit or '?'}"]  # fmt: skip
+    if row.synthetic:
+        parts.append("synthetic data")
+    return " · ".join(parts)
+
+
+def claimed(row: Row) -> str:
+    if not row.claimed:
+        return MISSING
+    return f"{row.claimed} {row.unit}".strip()
+
+
+def paper_title(paper: str) -> str:
+    return PAPER_TITLES.get(paper, paper)

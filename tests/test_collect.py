@@ -1,0 +1,76 @@
+"""Claims, verdict rules and the tidy results CSV."""
+
+import csv
+import io
+
+import pytest
+
+from repro import claims
+from repro.collect import COLUMNS, rows_for, to_csv
+
+
+def _claim(**kw):
+    base = dict(id="x.c", paper="x", experiment="e", dataset="d", metric="m", value=0.2, unit="", source="Fig. 3",
+                confidence="paper text", protocol="p", tiers=("cpu", "paper"), rule="within", tol=0.03,
+                setting={"sampler": "annealed"})
+    return claims.Claim(**{**base, **kw})
+
+
+def _metrics(tier="cpu", synthetic=False, rows=None):
+    rows = rows or [{"dataset": "d", "setting": "sampler=annealed;n=1280", "metric": "m", "value": 0.21,
+                     "stderr": 0.01, "unit": "", "n_samples": 1280, "seed": "0-9"}]
+    return {"paper": "x", "experiment": "e", "tier": tier, "synthetic_data": synthetic, "device": "cpu",
+            "wall_seconds": 1.0, "commit": "abc", "rows": rows}
+
+
+@pytest.mark.parametrize(("rule", "tol", "value", "expected"), [
+    ("within", 0.03, 0.21, "reproduced"), ("within", 0.03, 0.25, "not reproduced"),
+    ("beyond", 0.1, 0.5, "reproduced"), ("beyond", 0.1, 0.25, "not reproduced"),
+    ("at_most", 0.0, 0.19, "reproduced"), ("at_most", 0.0, 0.21, "not reproduced"),
+    ("at_least", 0.05, 0.16, "reproduced"), ("at_least", 0.05, 0.14, "not reproduced"),
+])
+def test_verdict_rules(rule, tol, value, expected):
+    verdict, comparable, _ = _claim(rule=rule, tol=tol).verdict(value, "cpu", synthetic=False)
+    assert verdict == expected and comparable
+
+
+def test_smoke_synthetic_and_other_tier_are_never_reproduced():
+    c = _claim(tiers=("paper",))
+    assert c.verdict(0.2, "smoke", False)[0] == "smoke"
+    assert c.verdict(0.2, "paper", True)[0] == "smoke"
+    verdict, comparable, reason = c.verdict(0.2, "cpu", False)
+    assert verdict == "not comparable" and not comparable and "paper" in reason
+
+
+def test_rows_join_claims_and_keep_unmeasured_claims():
+    measured_claim = _claim()
+    unmeasured = _claim(id="x.fid", metric="fid", value=25.32, setting={}, tiers=("paper",))
+    other_experiment = _claim(id="x.other", experiment="f")
+    rows = rows_for(_metrics(), [measured_claim, unmeasured, other_experiment])
+    assert [r["claim_id"] for r in rows] == ["x.c", "x.fid"]
+    assert rows[0]["value"] == 0.21 and rows[0]["claimed"] == 0.2 and rows[0]["verdict"] == "reproduced"
+    assert rows[1]["value"] == "" and rows[1]["claimed"] == 25.32 and rows[1]["verdict"] == "not comparable"
+
+
+def test_setting_must_contain_the_claim_pairs():
+    c = _claim(setting={"sampler": "langevin"})
+    rows = rows_for(_metrics(), [c])
+    assert rows[0]["claim_id"] == "" and rows[0]["verdict"] == "not comparable"
+    assert rows[1]["claim_id"] == "x.c" and rows[1]["value"] == ""
+
+
+def test_csv_has_exactly_the_schema_columns():
+    text = to_csv(rows_for(_metrics(tier="smoke"), [_claim()]))
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert tuple(table[0]) == COLUMNS
+    assert table[0]["verdict"] == "smoke" and table[0]["comparable"] == "False"
+
+
+def test_every_paper_claims_file_is_valid():
+    from repro.registry import PAPERS
+
+    for paper in PAPERS:
+        for c in claims.load(paper):
+            assert c.paper == paper
+            if c.rule != "none":
+                float(c.value)  # numeric claims have a numeric value to compare

@@ -1,0 +1,113 @@
+"""Predictor-corrector sampler: corrector step formula, projection, batch independence, NFE, exact-score accuracy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from papers.subspace.operators import orthogonal, project
+from repro.nfe import CountingScore
+from repro.samplers.pc import langevin_corrector, langevin_corrector_step, pc_sampler
+from repro.sde import append_zero, geometric_sigmas
+from repro.toy.gmm import GaussianMixture
+
+
+def gauss_score(v0: float):
+    """Exact score of N(0, v0 I) perturbed by VE noise sigma."""
+    return lambda x, s: -x / (v0 + s.reshape(-1, *([1] * (x.ndim - 1))) ** 2)
+
+
+def fixed_noise(z: torch.Tensor):
+    return lambda x: z[: x.shape[0]].reshape(x.shape)
+
+
+def test_corrector_step_formula() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)
+    z = torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)
+    sigma = torch.full((3,), 0.5, dtype=torch.float64)
+    score = gauss_score(1.0)
+    out, mean = langevin_corrector_step(score, x, sigma, snr=0.16, noise=fixed_noise(z))
+    s = score(x, sigma)
+    for b in range(3):
+        eps = 2 * (0.16 * z[b].norm() / s[b].norm()) ** 2
+        torch.testing.assert_close(mean[b], x[b] + eps * s[b])
+        torch.testing.assert_close(out[b], x[b] + eps * s[b] + (2 * eps).sqrt() * z[b])
+    # score_sde's batch-averaged norms
+    _, mean_b = langevin_corrector_step(score, x, sigma, snr=0.16, noise=fixed_noise(z), norms="batch")
+    eps_b = 2 * (0.16 * z.flatten(1).norm(dim=1).mean() / s.flatten(1).norm(dim=1).mean()) ** 2
+    torch.testing.assert_close(mean_b, x + eps_b * s)
+
+
+def test_per_sample_norms_make_samples_batch_independent() -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 1, 4, 4, generator=g, dtype=torch.float64)
+    z = torch.randn(4, 1, 4, 4, generator=g, dtype=torch.float64)
+    sigma = torch.full((4,), 0.3, dtype=torch.float64)
+    score = gauss_score(0.5)
+    full, _ = langevin_corrector_step(score, x, sigma, snr=0.2, noise=fixed_noise(z))
+    alone, _ = langevin_corrector_step(score, x[:1], sigma[:1], snr=0.2, noise=fixed_noise(z))
+    torch.testing.assert_close(full[:1], alone)
+    full_b, _ = langevin_corrector_step(score, x, sigma, snr=0.2, noise=fixed_noise(z), norms="batch")
+    alone_b, _ = langevin_corrector_step(score, x[:1], sigma[:1], snr=0.2, noise=fixed_noise(z), norms="batch")
+    assert not torch.allclose(full_b[:1], alone_b)
+
+
+def test_projected_corrector_leaves_subspace_component_unchanged() -> None:
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(5, 2, 8, 8, generator=g, dtype=torch.float64)
+    sigma = torch.full((5,), 0.4, dtype=torch.float64)
+    out = langevin_corrector(gauss_score(1.0), x, sigma, snr=0.22, n_steps=3, project=lambda v: orthogonal(v, 2),
+                             noise=lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype))
+    torch.testing.assert_close(project(out, 2), project(x, 2))
+    assert (orthogonal(out, 2) - orthogonal(x, 2)).abs().max() > 1e-3
+
+
+def test_corrector_one_step_second_moment_is_exact() -> None:
+    """For x ~ N(0, v I_D) with exact score, eps = 2 snr² v² ‖z‖²/‖x‖², and Gaussian moments
+    (E‖z‖⁴ = D(D+2), E 1/‖x‖² = 1/(v(D−2))) give E‖x'‖²/(vD) = 1 + 4 snr⁴ (D+2)/(D−2) + 16 snr²/(D−2)."""
+    g = torch.Generator().manual_seed(3)
+    v, n, d, snr = 0.7, 4000, 64, 0.3
+    x = torch.randn(n, d, generator=g, dtype=torch.float64) * v**0.5
+    out = langevin_corrector(gauss_score(0.0), x, torch.full((n,), v**0.5, dtype=torch.float64), snr=snr, n_steps=1,
+                             noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype))
+    expected = 1 + 4 * snr**4 * (d + 2) / (d - 2) + 16 * snr**2 / (d - 2)  # 1.058; naive 1 + 4 snr⁴ would be 1.032
+    assert float(out.square().mean() / v) == pytest.approx(expected, abs=0.01)  # std error ≈ 0.003
+
+
+def test_predictor_only_matches_exact_variance_recursion() -> None:
+    """With n_corrector = 0 and a Gaussian target the chain is linear: Var' = Var (1 − Δ/v)² + Δ, Δ = σ² − σ'²."""
+    g = torch.Generator().manual_seed(4)
+    v0, n = 0.25, 20000
+    sigmas = append_zero(geometric_sigmas(30, 20.0, 0.01))
+    x = 20.0 * torch.randn(n, 2, generator=g, dtype=torch.float64)
+    out = pc_sampler(gauss_score(v0), x, sigmas, n_corrector=0,
+                     noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype))
+    var = 400.0
+    for i in range(len(sigmas) - 1):
+        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        delta = s**2 - s_next**2
+        var = var * (1 - delta / (v0 + s**2)) ** 2 + delta
+    assert float(out.var()) == pytest.approx(var, rel=0.03)
+
+
+def test_nfe_and_mixture_weights_with_exact_score() -> None:
+    gmm = GaussianMixture([0.2, 0.8], [[-1.0, 0.0], [1.0, 0.0]], stds=0.1)
+    score = CountingScore(gmm.score)
+    g = torch.Generator().manual_seed(5)
+    n_steps = 100
+    x = 10.0 * torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    out = pc_sampler(score, x, append_zero(geometric_sigmas(n_steps, 10.0, 0.01)),
+                     noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype))
+    assert score.nfe == n_steps * 2
+    frac = float((out[:, 0] < 0).double().mean())
+    assert frac == pytest.approx(0.2, abs=0.03)  # binomial std ≈ 0.009
+    assert float(out[out[:, 0] > 0, 0].std()) == pytest.approx(0.1, rel=0.15)
+
+
+def test_pc_rejects_bad_arguments() -> None:
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="snr"):
+        langevin_corrector_step(gauss_score(1.0), x, torch.ones(2), snr=0.0)
+    with pytest.raises(ValueError, match="norms"):
+        langevin_corrector_step(gauss_score(1.0), x, torch.ones(2), snr=0.1, norms="mean")

@@ -1,0 +1,93 @@
+"""The training loop: SIGKILL midway + resume is bit-identical; non-finite loss stops and keeps the checkpoint."""
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from repro import checkpoint
+from repro.data.batches import TensorBatches
+from repro.run import Run
+from repro.train import NonFiniteLossError, TrainConfig, load_trained, train
+
+CHILD = Path(__file__).with_name("train_child.py")
+
+
+def _child(runs_root: Path, block_at: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(CHILD), str(runs_root), str(block_at)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_midway_then_resume_is_bit_identical(tmp_path):
+    straight = _child(tmp_path / "a", block_at=-1)
+    assert straight.wait(timeout=120) == 0, straight.stderr.read()
+
+    killed = _child(tmp_path / "b", block_at=37)  # between the checkpoints of steps 30 and 40
+    assert killed.stdout.readline().strip() == "BLOCKED"
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait(timeout=30) == -signal.SIGKILL
+    ckpt = tmp_path / "b" / "smoke" / "test" / "resume" / "checkpoints" / "model.pt"
+    assert checkpoint.load(ckpt)["step"] == 30
+    assert not (tmp_path / "b" / "final.pt").exists()
+
+    resumed = _child(tmp_path / "b", block_at=-1)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    assert "resumed at step 30/60" in resumed.stderr.read()
+
+    a = torch.load(tmp_path / "a" / "final.pt")
+    b = torch.load(tmp_path / "b" / "final.pt")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ca = checkpoint.load(tmp_path / "a" / "smoke" / "test" / "resume" / "checkpoints" / "model.pt")
+    cb = checkpoint.load(ckpt)
+    for pa, pb in zip(ca["optimizer"]["state"].values(), cb["optimizer"]["state"].values(), strict=True):
+        assert torch.equal(pa["exp_avg_sq"], pb["exp_avg_sq"])
+
+
+def test_non_finite_loss_names_the_step_and_keeps_last_good_checkpoint(tmp_path):
+    run = Run("test", "nan", "smoke", {"seed": 0}, runs_root=tmp_path)
+    model = nn.Linear(2, 1)
+    calls = {"n": 0}
+
+    def loss_fn(m, batch):
+        calls["n"] += 1
+        loss = (m(batch) ** 2).mean()
+        return loss * float("nan") if calls["n"] == 8 else loss
+
+    cfg = TrainConfig(steps=20, lr=1e-3, batch_size=4, ckpt_every=5, log_every=3)
+    with pytest.raises(NonFiniteLossError, match="at step 8"):
+        train(run, model, loss_fn, TensorBatches(torch.randn(16, 2), 4), cfg)
+    state = checkpoint.load(run.root / "checkpoints" / "model.pt")
+    assert state["step"] == 5 and not state["finished"]
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_load_trained_returns_ema_weights_and_refuses_unfinished(tmp_path):
+    run = Run("test", "ema", "smoke", {"seed": 0}, runs_root=tmp_path)
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    cfg = TrainConfig(steps=10, lr=1e-1, batch_size=8, ema_decay=0.5, ckpt_every=10)
+    trained = train(run, model, lambda m, b: (m(b) - 1).pow(2).mean(), TensorBatches(torch.randn(32, 3), 8), cfg)
+    state = checkpoint.load(run.root / "checkpoints" / "model.pt")
+    assert torch.equal(trained.weight, state["ema"]["weight"])
+    assert not torch.equal(state["model"]["weight"], state["ema"]["weight"])
+    fresh = load_trained(run, nn.Linear(3, 1))
+    assert torch.equal(fresh.weight, state["ema"]["weight"])
+    state["finished"] = False
+    checkpoint.save(run.root / "checkpoints" / "model.pt", state)
+    with pytest.raises(RuntimeError, match="unfinished"):
+        load_trained(run, nn.Linear(3, 1))
+
+
+def test_tensor_batches_are_a_pure_function_of_step_and_cover_each_epoch():
+    data = torch.arange(10)
+    batches = TensorBatches(data, 4, seed=1)
+    epoch = torch.cat([batches(0), batches(1), batches(2)[:2]])
+    assert sorted(epoch.tolist()) == list(range(10))
+    assert torch.equal(batches(5), TensorBatches(data, 4, seed=1)(5))
+    assert not torch.equal(batches(0), TensorBatches(data, 4, seed=2)(0))
