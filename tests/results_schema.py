@@ -1,0 +1,48 @@
+"""The results CSV contract of ARCHITECTURE.md, checked row by row."""
+
+import csv
+import json
+import math
+import re
+from pathlib import Path
+
+from repro.claims import VERDICTS
+from repro.collect import COLUMNS
+from repro.config import TIERS
+from repro.registry import PAPERS
+
+SETTING = re.compile(r"^([^=;]+=[^;]*)(;[^=;]+=[^;]*)*$")
+
+
+def check_results_csv(path: Path, runs_root: Path | None = None) -> list[dict[str, str]]:
+    """Assert the schema; with `runs_root`, also that every value is the one its run measured."""
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames) == COLUMNS, f"{path}: columns {reader.fieldnames}"
+        rows = list(reader)
+    assert rows, f"{path} has no rows"
+    paper, experiment = path.stem.split("_", 1)
+    measured = _measured(runs_root, rows[0]["tier"], paper, experiment) if runs_root else None
+    for i, r in enumerate(rows):
+        where = f"{path}:{i + 2}"
+        assert r["paper"] == paper in PAPERS and r["experiment"] == experiment, where
+        assert r["tier"] in TIERS and r["verdict"] in VERDICTS and r["comparable"] in ("True", "False"), where
+        assert r["setting"] == "" or SETTING.match(r["setting"]), f"{where}: setting {r['setting']!r}"
+        if r["value"] == "":
+            assert r["claim_id"], f"{where}: a row without a value must be an unmeasured claim"
+            continue
+        value = float(r["value"])
+        assert math.isfinite(value) or r["verdict"] != "reproduced", where
+        if r["verdict"] == "reproduced":
+            assert r["comparable"] == "True" and r["claimed"] != "", where
+        if r["tier"] == "smoke":
+            assert r["verdict"] == "smoke", where
+        if measured is not None:
+            key = (r["metric"], r["setting"])
+            assert key in measured and float(measured[key]) == value, f"{where}: {key} not measured as {value}"
+    return rows
+
+
+def _measured(runs_root: Path, tier: str, paper: str, experiment: str) -> dict[tuple[str, str], float]:
+    metrics = json.loads((runs_root / tier / paper / experiment / "metrics.json").read_text())
+    return {(m["metric"], m["setting"]): m["value"] for m in metrics["rows"]}

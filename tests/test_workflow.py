@@ -1,0 +1,59 @@
+"""The smoke DAG end to end from this checkout, then a no-op rerun; and the paper-tier DAG offline."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from repro import config, registry
+from results_schema import check_results_csv
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+
+
+def _smoke_targets() -> list[str]:
+    return sorted(f"{e.paper}_{e.name}" for e in registry.experiments().values()
+                  if e.name in config.load_tier(e.paper, "smoke"))
+
+
+@pytest.mark.workflow
+def test_smoke_workflow_end_to_end_and_noop_rerun(tmp_path):
+    cmd = SNAKEMAKE + ["--directory", str(tmp_path), "--cores", "2", "--config", "tier=smoke"]
+    t0 = time.time()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.time() - t0
+    assert done.returncode == 0, done.stderr[-6000:]
+    targets = _smoke_targets()
+    assert targets, "no experiment has a smoke config"
+    for name in targets:
+        rows = check_results_csv(tmp_path / "results" / f"{name}.csv", runs_root=tmp_path / "runs")
+        assert {r["verdict"] for r in rows} == {"smoke"}
+    html = (tmp_path / "report" / "index.html").read_text()
+    for paper in {t.split("_")[0] for t in targets}:
+        assert f'id="paper-{paper}"' in html, paper
+    print(f"smoke workflow: {elapsed:.1f} s for {len(targets)} experiments")
+
+    t0 = time.time()
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert time.time() - t0 < 10, f"no-op rerun took {time.time() - t0:.1f} s"
+
+
+def test_paper_tier_dag_dry_runs_offline(tmp_path):
+    targets = [f"results/{e.paper}_{e.name}.csv" for e in registry.experiments().values()
+               if e.name in config.load_tier(e.paper, "paper")]
+    cmd = SNAKEMAKE + ["--directory", str(tmp_path), "-n", "--cores", "all", "--config", "tier=paper", *targets]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                                                      "no_proxy": "*", "https_proxy": "http://0.0.0.0:9"})
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = done.stdout
+    for target in targets:
+        assert target in out
+    if "results/ncsn_cifar10.csv" in targets:
+        for rule in ("train", "select", "sample", "evaluate", "collect"):
+            assert f"rule {rule}:" in out or f"localrule {rule}:" in out, rule
+    assert not list(Path(tmp_path).glob("runs/**/*.json")), "a dry run must not write artifacts"
