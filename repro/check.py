@@ -43,10 +43,16 @@ ITEMS: dict[str, Item] = {
     ),
     "celeba": Item(
         "celeba",
-        ("img_align_celeba", "list_eval_partition.txt", "identity_CelebA.txt", "list_attr_celeba.txt",
-         "list_bbox_celeba.txt", "list_landmarks_align_celeba.txt"),
+        (
+            "img_align_celeba",
+            "list_eval_partition.txt",
+            "identity_CelebA.txt",
+            "list_attr_celeba.txt",
+            "list_bbox_celeba.txt",
+            "list_landmarks_align_celeba.txt",
+        ),
         "on a networked machine with gdown: python -c \"import torchvision; torchvision.datasets.CelebA('DATA',"
-        " download=True)\", or fetch img_align_celeba.zip and the five list files from the CelebA page into"
+        ' download=True)", or fetch img_align_celeba.zip and the five list files from the CelebA page into'
         " DATA/celeba and unzip the images there",
     ),
     "inception": Item(

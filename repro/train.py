@@ -1,18 +1,32 @@
-"""The one training loop every paper uses: optimizer, warm-up, clipping, EMA, atomic checkpoints, resume."""
+"""The one training loop every paper uses: optimizer, warm-up, clipping, EMA, atomic checkpoints, resume.
+
+Speed: the loop never waits for the device per step (the loss is read once per log interval, batches are copied
+from pinned memory); the GPU options (`bf16`, `tf32`, `channels_last`, `compile`) are off by default because
+they change the numbers (see `repro.speed`). Under torchrun with several processes the model is wrapped in
+DistributedDataParallel and each rank trains on its contiguous shard of the global batch (`repro.distributed`).
+"""
 
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from repro import checkpoint
+from repro import checkpoint, distributed, speed
+from repro.distributed import World
 from repro.run import Run
+
+# Options that change how the steps execute but not what they compute (up to float reordering): a checkpoint
+# written with other values of these still resumes.
+EXECUTION_FIELDS = ("channels_last", "compile")
 
 
 @dataclass
@@ -29,14 +43,19 @@ class TrainConfig:
     warmup: int = 0
     ckpt_every: int = 1000
     log_every: int = 100
-    bf16: bool = False
+    bf16: bool = False  # bf16 autocast on CUDA
+    tf32: bool = False  # TF32 matmuls/convolutions on CUDA; False = strict fp32
+    channels_last: bool = False  # conv weights channels_last (the batch keeps its layout: randn_like draws unchanged)
+    compile: bool | str = False  # torch.compile the loss computation (see repro.speed for the values)
     name: str = "model"
 
     def __post_init__(self) -> None:
-        if self.steps <= 0 or self.lr <= 0 or self.batch_size <= 0 or self.ckpt_every <= 0:
-            raise ValueError(f"training config {self.name!r}: steps, lr, batch_size, ckpt_every must be > 0: {self}")
+        if self.steps <= 0 or self.lr <= 0 or self.batch_size <= 0 or self.ckpt_every <= 0 or self.log_every <= 0:
+            raise ValueError(f"training config {self.name!r}: steps, lr, batch_size, ckpt_every, log_every must be "
+                             f"> 0: {self}")
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
             raise ValueError(f"training config {self.name!r}: unknown optimizer {self.optimizer!r}")
+        speed.check_compile_option(self.compile, f"training config {self.name!r}: compile")
         self.betas = tuple(self.betas)
 
 
@@ -50,12 +69,14 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
         self.shadow = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
+        self._pairs: tuple[Any, ...] | None = None  # (shadow dict, model, shadow tensors, parameters), built once
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for k, p in model.named_parameters():
-            if k in self.shadow:
-                self.shadow[k].lerp_(p.detach(), 1.0 - self.decay)
+        if self._pairs is None or self._pairs[0] is not self.shadow or self._pairs[1] is not model:
+            params = dict(model.named_parameters())
+            self._pairs = (self.shadow, model, list(self.shadow.values()), [params[k] for k in self.shadow])
+        torch._foreach_lerp_(self._pairs[2], self._pairs[3], 1.0 - self.decay)
 
     def copy_to(self, model: nn.Module) -> None:
         with torch.no_grad():
@@ -76,47 +97,71 @@ def checkpoint_path(run: Run, name: str):
     return run.path("checkpoints", f"{name}.pt")
 
 
+class _LossModule(nn.Module):
+    """`loss_fn(model, batch)` as a module, so DDP and torch.compile see the whole loss computation while
+    `loss_fn` still gets the plain model (with its own methods, e.g. `model.loss`)."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+
 def train(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
           batches: Callable[[int], Any], cfg: TrainConfig) -> nn.Module:
     """Train `model` for `cfg.steps` steps, resuming from `checkpoints/<name>.pt` if it exists.
 
     Returns the model with its final weights, or EMA weights when `ema_decay` is set. On CPU a run that was
-    killed and resumed ends bit-identical to an uninterrupted one with the same seed.
+    killed and resumed ends bit-identical to an uninterrupted one with the same seed. Under torchrun each rank
+    computes `loss_fn` on its shard of `batches(step)` (a mean over the shard, so the gradient average over the
+    ranks is the global-batch gradient); rank 0 alone writes the checkpoint and the log.
     """
-    device = run.device
+    world = distributed.setup(run.device)
+    device = world.device
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        speed.set_tf32(cfg.tf32)
+    compute_loss = _loss_computation(model, loss_fn, cfg, world)  # DDP broadcasts rank 0's weights here
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
     path = checkpoint_path(run, cfg.name)
     step = 0
     if path.exists():
         state = checkpoint.load(path)
-        if state["config"] != asdict(cfg):
-            raise RuntimeError(f"{path} was written with a different training config; delete it to retrain.\n"
-                               f"  checkpoint: {state['config']}\n  now:        {asdict(cfg)}")
+        _check_config(state["config"], cfg, path)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if ema is not None:
             ema.shadow = {k: v.to(device) for k, v in state["ema"].items()}
-        checkpoint.set_rng_state(state["rng"])
         step = state["step"]
-        run.log(f"{cfg.name}: resumed at step {step}/{cfg.steps} from {path}")
+        _restore_rng(state, world, run.seed)
+        if world.main:
+            run.log(f"{cfg.name}: resumed at step {step}/{cfg.steps} from {path}")
+            if state.get("world_size", 1) != world.size:
+                run.log(f"{cfg.name}: the checkpoint was written by {state.get('world_size', 1)} processes, this run "
+                        f"has {world.size}: same data order, but the loss's random draws differ from an "
+                        f"uninterrupted run")
     else:
-        torch.manual_seed(run.seed)
+        torch.manual_seed(_rank_seed(run.seed, world.rank))
 
     log_path = run.path(f"train_{cfg.name}.jsonl")
     model.train()
     t0 = time.time()
     losses: list[torch.Tensor] = []
-    bar = run.progress(total=cfg.steps, desc=f"train {cfg.name}")
+    bar = run.progress(total=cfg.steps, desc=f"train {cfg.name}") if world.main else _NoBar()
     bar.update(step)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
+    autocast = speed.autocast(cfg.bf16, device)
     while step < cfg.steps:
-        batch = _to_device(batches(step), device)
+        batch = _to_device(distributed.shard(batches(step), world), device)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
         with autocast:
-            loss = loss_fn(model, batch)
+            loss = compute_loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         losses.append(loss.detach())
@@ -124,7 +169,8 @@ def train(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         step += 1
         if step % cfg.log_every == 0 or step % cfg.ckpt_every == 0 or step == cfg.steps:
-            recent = torch.stack(losses).float().cpu()  # one sync per log interval, not per step
+            # one sync per log interval, not per step; under DDP the mean over ranks (a NaN anywhere stops all)
+            recent = distributed.mean_over_ranks(torch.stack(losses).float(), world).cpu()
             losses.clear()
             if not torch.isfinite(recent).all():
                 first = step - len(recent) + int((~torch.isfinite(recent)).nonzero()[0]) + 1
@@ -132,19 +178,24 @@ def train(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
                     f"{run.paper}/{run.experiment} {cfg.name}: loss is {recent[first - step + len(recent) - 1]} at "
                     f"step {first}; training stopped, the last good checkpoint is kept at {path}")
             mean = recent.mean().item()
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps({"step": step, "loss": mean, "seconds": round(time.time() - t0, 3)}) + "\n")
+            if world.main:
+                with open(log_path, "a") as fh:
+                    fh.write(json.dumps({"step": step, "loss": mean, "seconds": round(time.time() - t0, 3)}) + "\n")
             bar.set_postfix(loss=f"{mean:.4g}")
         opt.step()
         if ema is not None:
             ema.update(model)
         bar.update(1)
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            checkpoint.save(path, {
-                "config": asdict(cfg), "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "ema": ema.shadow if ema is not None else None, "rng": checkpoint.rng_state(), "finished":
-                step == cfg.steps})
+            rng = distributed.gather_objects(_rng_state(world), world)  # a collective: every rank takes part
+            if world.main:
+                checkpoint.save(path, {
+                    "config": asdict(cfg), "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "ema": ema.shadow if ema is not None else None, "rng": rng[0],
+                    "rng_ranks": rng if world.active else None, "world_size": world.size,
+                    "finished": step == cfg.steps})
     bar.close()
+    distributed.barrier(world)  # no rank goes on before rank 0's final checkpoint is on disk
     if ema is not None:
         ema.copy_to(model)
     model.eval()
@@ -166,10 +217,75 @@ def load_trained(run: Run, model: nn.Module, name: str = "model", ema: bool = Tr
     return model.to(run.device).eval()
 
 
+def _loss_computation(model: nn.Module, loss_fn: Callable, cfg: TrainConfig, world: World) -> Callable:
+    """batch -> loss: plain `loss_fn(model, batch)`, or through DDP and/or torch.compile when asked for."""
+    if not world.active and cfg.compile is False:
+        return lambda batch: loss_fn(model, batch)
+    module: nn.Module = _LossModule(model, loss_fn)
+    if world.active:
+        ids = [world.device.index] if world.device.type == "cuda" else None
+        module = DistributedDataParallel(module, device_ids=ids, output_device=ids[0] if ids else None)
+    return speed.compile_fn(module, cfg.compile)
+
+
+def _check_config(saved: dict[str, Any], cfg: TrainConfig, path) -> None:
+    now = asdict(cfg)
+    differs = [k for k in set(saved) | set(now) if k not in EXECUTION_FIELDS and saved.get(k) != now.get(k)]
+    if differs:
+        raise RuntimeError(f"{path} was written with a different training config ({', '.join(sorted(differs))}); "
+                           f"delete it to retrain.\n  checkpoint: {saved}\n  now:        {now}")
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """Rank 0 keeps the run's seed (single-process runs are unchanged); other ranks get their own streams."""
+    return seed if rank == 0 else seed + 0x9E3779B9 * rank
+
+
+def _rng_state(world: World) -> dict[str, Any]:
+    """This process's RNG states; under DDP only its own CUDA device's (not every visible GPU's)."""
+    if not world.active:
+        return checkpoint.rng_state()
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if world.device.type == "cuda":
+        state["cuda_device"] = torch.cuda.get_rng_state(world.device)
+    return state
+
+
+def _restore_rng(state: dict[str, Any], world: World, seed: int) -> None:
+    saved = state.get("rng_ranks") or [state["rng"]]
+    if len(saved) != world.size:  # another process count: rank 0 continues, the others start fresh streams
+        if world.rank > 0:
+            torch.manual_seed(_rank_seed(seed + state["step"], world.rank))
+            return
+        saved = [state["rng"]]
+    mine = dict(saved[world.rank])
+    cuda_device = mine.pop("cuda_device", None)
+    checkpoint.set_rng_state(mine)
+    if cuda_device is not None and world.device.type == "cuda":
+        torch.cuda.set_rng_state(cuda_device, world.device)
+
+
+class _NoBar:
+    """The progress bar of ranks other than 0."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _to_device(batch: Any, device: torch.device) -> Any:
+    """Move a batch; CPU -> CUDA copies go through pinned memory so they do not block the host."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        if device.type == "cuda" and batch.device.type == "cpu":
+            return batch.pin_memory().to(device, non_blocking=True)
+        return batch.to(device)
     if isinstance(batch, (tuple, list)):
         return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
     return batch
-

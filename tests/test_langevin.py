@@ -97,9 +97,9 @@ def _expected_moments(s2: float, sigmas: list[float], eps: float, n_steps: int, 
 def test_annealed_langevin_recovers_gaussian_with_exact_score():
     """Data N(0, s^2 I): paper schedule (L=10, 1 -> 0.01, T=100, eps=2e-5, code form) from U[0,1] init."""
     torch.manual_seed(2)
-    s = 0.05
+    s = 0.03
     sigmas = torch.exp(torch.linspace(0.0, math.log(0.01), 10)).tolist()
-    x0 = torch.rand(2000, 100)
+    x0 = torch.rand(1000, 100)
 
     def exact(x, sigma):
         return -x / (s**2 + sigma[:, None] ** 2)
@@ -111,7 +111,7 @@ def test_annealed_langevin_recovers_gaussian_with_exact_score():
     n = x.numel()
     assert abs(x.mean().item() - m) < 4 * math.sqrt(v / n)
     assert abs(x.var().item() / v - 1) < 4 * math.sqrt(2 / n)
-    # ... and the chain has reached the target N(0, s^2 + sigma_L^2) up to ~2 % (mixing + step bias)
+    # ... and the chain has reached the target N(0, s^2 + sigma_L^2) up to ~1.4 % (mixing + step bias)
     assert abs(m) < 1e-3
     assert abs(x.var().item() / (s**2 + sigmas[-1] ** 2) - 1) < 0.03
 

@@ -23,75 +23,223 @@ from repro.report.data import RESULT_COLUMNS  # noqa: E402
 
 CLAIMS = {
     "ncsn": [
-        {"id": "ncsn.fig3.annealed", "experiment": "gmm", "dataset": "gmm2d", "metric": "weight_mode_a",
-         "setting": {"sampler": "annealed"}, "value": 0.2, "unit": "fraction", "source": "Fig. 3",
-         "confidence": "read from figure", "protocol": "1280 particles, exact score, sigma 20 -> 1",
-         "tiers": ["cpu", "paper"], "verdict": {"rule": "within", "tol": 0.03}},
-        {"id": "ncsn.fig3.plain", "experiment": "gmm", "dataset": "gmm2d", "metric": "weight_mode_a",
-         "setting": {"sampler": "plain"}, "value": 0.2, "unit": "fraction", "source": "Fig. 3",
-         "confidence": "read from figure", "protocol": "plain Langevin misses the weights",
-         "tiers": ["cpu", "paper"], "verdict": {"rule": "beyond", "tol": 0.05}},
-        {"id": "ncsn.table1.fid", "experiment": "cifar10", "dataset": "cifar10", "metric": "fid", "value": 25.32,
-         "unit": "", "source": "Table 1", "confidence": "paper text", "protocol": "FID on 50k samples vs train",
-         "tiers": ["paper"], "verdict": {"rule": "within", "tol": 2.0}},
-        {"id": "ncsn.table1.is", "experiment": "cifar10", "dataset": "cifar10", "metric": "inception_score",
-         "value": 8.87, "unit": "", "source": "Table 1", "confidence": "paper text", "protocol": "IS on 50k samples",
-         "tiers": ["paper"], "verdict": {"rule": "within", "tol": 0.3}},
+        {
+            "id": "ncsn.fig3.annealed",
+            "experiment": "gmm",
+            "dataset": "gmm2d",
+            "metric": "weight_mode_a",
+            "setting": {"sampler": "annealed"},
+            "value": 0.2,
+            "unit": "fraction",
+            "source": "Fig. 3",
+            "confidence": "read from figure",
+            "protocol": "1280 particles, exact score, sigma 20 -> 1",
+            "tiers": ["cpu", "paper"],
+            "verdict": {"rule": "within", "tol": 0.03},
+        },
+        {
+            "id": "ncsn.fig3.plain",
+            "experiment": "gmm",
+            "dataset": "gmm2d",
+            "metric": "weight_mode_a",
+            "setting": {"sampler": "plain"},
+            "value": 0.2,
+            "unit": "fraction",
+            "source": "Fig. 3",
+            "confidence": "read from figure",
+            "protocol": "plain Langevin misses the weights",
+            "tiers": ["cpu", "paper"],
+            "verdict": {"rule": "beyond", "tol": 0.05},
+        },
+        {
+            "id": "ncsn.table1.fid",
+            "experiment": "cifar10",
+            "dataset": "cifar10",
+            "metric": "fid",
+            "value": 25.32,
+            "unit": "",
+            "source": "Table 1",
+            "confidence": "paper text",
+            "protocol": "FID on 50k samples vs train",
+            "tiers": ["paper"],
+            "verdict": {"rule": "within", "tol": 2.0},
+        },
+        {
+            "id": "ncsn.table1.is",
+            "experiment": "cifar10",
+            "dataset": "cifar10",
+            "metric": "inception_score",
+            "value": 8.87,
+            "unit": "",
+            "source": "Table 1",
+            "confidence": "paper text",
+            "protocol": "IS on 50k samples",
+            "tiers": ["paper"],
+            "verdict": {"rule": "within", "tol": 0.3},
+        },
     ],
     "sohl": [
-        {"id": "sohl.table1.swissroll", "experiment": "swissroll", "dataset": "swissroll", "metric": "K_minus_Lnull",
-         "value": 6.45, "unit": "bits", "source": "Table 1", "confidence": "paper text",
-         "protocol": "Gaussian diffusion T=40", "tiers": ["cpu", "paper"], "verdict": {"rule": "within", "tol": 0.5}},
-        {"id": "sohl.table2.mnist_parzen", "experiment": "mnist", "dataset": "mnist", "metric": "parzen_ll",
-         "value": 317, "unit": "bits", "source": "Table 2", "confidence": "paper text", "protocol": "Parzen window",
-         "tiers": ["paper"], "verdict": {"rule": "none"}, "reason": "needs the trained MNIST model"},
+        {
+            "id": "sohl.table1.swissroll",
+            "experiment": "swissroll",
+            "dataset": "swissroll",
+            "metric": "K_minus_Lnull",
+            "value": 6.45,
+            "unit": "bits",
+            "source": "Table 1",
+            "confidence": "paper text",
+            "protocol": "Gaussian diffusion T=40",
+            "tiers": ["cpu", "paper"],
+            "verdict": {"rule": "within", "tol": 0.5},
+        },
+        {
+            "id": "sohl.table2.mnist_parzen",
+            "experiment": "mnist",
+            "dataset": "mnist",
+            "metric": "parzen_ll",
+            "value": 317,
+            "unit": "bits",
+            "source": "Table 2",
+            "confidence": "paper text",
+            "protocol": "Parzen window",
+            "tiers": ["paper"],
+            "verdict": {"rule": "none"},
+            "reason": "needs the trained MNIST model",
+        },
     ],
-}  # fmt: skip
+}
 
 
-def _row(paper, experiment, *, tier="cpu", setting="", metric="m", value="", stderr="", claim_id="", claimed="",
-         verdict="not comparable", comparable="false", reason="", wall="12.5", dataset="", unit="", source=""):  # fmt: skip
+def _row(
+    paper,
+    experiment,
+    *,
+    tier="cpu",
+    setting="",
+    metric="m",
+    value="",
+    stderr="",
+    claim_id="",
+    claimed="",
+    verdict="not comparable",
+    comparable="false",
+    reason="",
+    wall="12.5",
+    dataset="",
+    unit="",
+    source="",
+):
     return {
-        "paper": paper, "experiment": experiment, "dataset": dataset or experiment, "tier": tier, "setting": setting,
-        "metric": metric, "value": value, "stderr": stderr, "unit": unit, "n_samples": "1280" if value else "",
-        "seed": "0" if value else "", "claimed": claimed, "claim_source": source, "comparable": comparable,
-        "verdict": verdict, "device": "cpu (2 threads)" if value else "", "wall_seconds": wall if value else "",
-        "commit": "abc123def456" if value else "", "claim_id": claim_id, "reason": reason,
-    }  # fmt: skip
+        "paper": paper,
+        "experiment": experiment,
+        "dataset": dataset or experiment,
+        "tier": tier,
+        "setting": setting,
+        "metric": metric,
+        "value": value,
+        "stderr": stderr,
+        "unit": unit,
+        "n_samples": "1280" if value else "",
+        "seed": "0" if value else "",
+        "claimed": claimed,
+        "claim_source": source,
+        "comparable": comparable,
+        "verdict": verdict,
+        "device": "cpu (2 threads)" if value else "",
+        "wall_seconds": wall if value else "",
+        "commit": "abc123def456" if value else "",
+        "claim_id": claim_id,
+        "reason": reason,
+    }
 
 
 RESULTS = {
     "ncsn_gmm.csv": [
-        _row("ncsn", "gmm", setting="sampler=annealed", metric="weight_mode_a", value="0.2043", stderr="0.011",
-             claim_id="ncsn.fig3.annealed", claimed="0.2", verdict="reproduced", comparable="true",
-             dataset="gmm2d", unit="fraction", source="Fig. 3"),
-        _row("ncsn", "gmm", setting="sampler=plain", metric="weight_mode_a", value="0.4811", stderr="0.014",
-             claim_id="ncsn.fig3.plain", claimed="0.2", verdict="reproduced", comparable="true", dataset="gmm2d",
-             unit="fraction", source="Fig. 3"),
+        _row(
+            "ncsn",
+            "gmm",
+            setting="sampler=annealed",
+            metric="weight_mode_a",
+            value="0.2043",
+            stderr="0.011",
+            claim_id="ncsn.fig3.annealed",
+            claimed="0.2",
+            verdict="reproduced",
+            comparable="true",
+            dataset="gmm2d",
+            unit="fraction",
+            source="Fig. 3",
+        ),
+        _row(
+            "ncsn",
+            "gmm",
+            setting="sampler=plain",
+            metric="weight_mode_a",
+            value="0.4811",
+            stderr="0.014",
+            claim_id="ncsn.fig3.plain",
+            claimed="0.2",
+            verdict="reproduced",
+            comparable="true",
+            dataset="gmm2d",
+            unit="fraction",
+            source="Fig. 3",
+        ),
         _row("ncsn", "gmm", setting="sampler=annealed", metric="nfe", value="1000", dataset="gmm2d"),
     ],
     "ncsn_cifar10.csv": [
-        _row("ncsn", "cifar10", metric="fid", value="61.2", stderr="", claim_id="ncsn.table1.fid", claimed="25.32",
-             verdict="not comparable", source="Table 1", reason="FID on 1000 samples vs the paper's 50k"),
-        _row("ncsn", "cifar10", metric="inception_score", claim_id="ncsn.table1.is", claimed="8.87",
-             verdict="not comparable", source="Table 1"),
+        _row(
+            "ncsn",
+            "cifar10",
+            metric="fid",
+            value="61.2",
+            stderr="",
+            claim_id="ncsn.table1.fid",
+            claimed="25.32",
+            verdict="not comparable",
+            source="Table 1",
+            reason="FID on 1000 samples vs the paper's 50k",
+        ),
+        _row(
+            "ncsn",
+            "cifar10",
+            metric="inception_score",
+            claim_id="ncsn.table1.is",
+            claimed="8.87",
+            verdict="not comparable",
+            source="Table 1",
+        ),
     ],
     "sohl_swissroll.csv": [
-        _row("sohl", "swissroll", metric="K_minus_Lnull", value="4.91", stderr="0.08", unit="bits",
-             claim_id="sohl.table1.swissroll", claimed="6.45", verdict="not reproduced", comparable="true",
-             source="Table 1"),
+        _row(
+            "sohl",
+            "swissroll",
+            metric="K_minus_Lnull",
+            value="4.91",
+            stderr="0.08",
+            unit="bits",
+            claim_id="sohl.table1.swissroll",
+            claimed="6.45",
+            verdict="not reproduced",
+            comparable="true",
+            source="Table 1",
+        ),
     ],
     "dlg_gmm.csv": [
         _row("dlg", "gmm", tier="smoke", setting=f"integrator=kar1;nfe={n}", metric="mmd", value=str(0.1 / n))
         for n in (10, 20, 40)
     ],
-}  # fmt: skip
+}
 for _rows in RESULTS["dlg_gmm.csv"]:
     _rows["verdict"] = "smoke"
 
-STAGES = {"ncsn/gmm": ("sample", "evaluate"), "ncsn/cifar10": ("train", "select", "sample", "evaluate"),
-          "sohl/swissroll": ("train", "evaluate"), "dlg/gmm": ("sample", "evaluate"),
-          "subspace/mnist": ("train", "sample", "evaluate")}  # fmt: skip
+STAGES = {
+    "ncsn/gmm": ("sample", "evaluate"),
+    "ncsn/cifar10": ("train", "select", "sample", "evaluate"),
+    "sohl/swissroll": ("train", "evaluate"),
+    "dlg/gmm": ("sample", "evaluate"),
+    "subspace/mnist": ("train", "sample", "evaluate"),
+}
 # tier, paper, experiment -> stage seconds, figures
 RUNS = {
     ("cpu", "ncsn", "gmm"): ({"sample": 3.0, "evaluate": 1.25}, ["samples", "weights"]),
@@ -126,17 +274,29 @@ def make_inputs(root: Path) -> tuple[Path, Path, Path]:
         run = runs / tier / paper / exp
         (run / "figures").mkdir(parents=True)
         for stage, seconds in stages.items():
-            (run / f"stage_{stage}.json").write_text(json.dumps({"stage": stage, "wall_seconds": seconds}))
+            stamp = {"stage": stage, "wall_seconds": seconds, "finished": f"2026-11-22T15:{i:02d}:00+0000"}
+            (run / f"stage_{stage}.json").write_text(json.dumps(stamp))
         index = []
         for j, name in enumerate(figs):
             _png(run / "figures" / f"{name}.png", i + j)
             index.append({"name": name, "file": f"{name}.png", "title": f"{exp} {name}", "caption": f"About {name}."})
         (run / "figures" / "index.json").write_text(json.dumps(index))
         if "evaluate" in stages:
-            (run / "metrics.json").write_text(json.dumps({
-                "paper": paper, "experiment": exp, "tier": tier, "synthetic_data": exp == "cifar10",
-                "device": "cpu (2 threads)", "wall_seconds": sum(stages.values()), "commit": "abc123def456",
-                "versions": {"torch": "2.14.1", "numpy": "2.1.0"}, "rows": []}))  # fmt: skip
+            (run / "metrics.json").write_text(
+                json.dumps(
+                    {
+                        "paper": paper,
+                        "experiment": exp,
+                        "tier": tier,
+                        "synthetic_data": exp == "cifar10",
+                        "device": "cpu (2 threads)",
+                        "wall_seconds": sum(stages.values()),
+                        "commit": "abc123def456",
+                        "versions": {"torch": "2.14.1", "numpy": "2.1.0"},
+                        "rows": [],
+                    }
+                )
+            )
     return results, runs, papers
 
 
@@ -196,7 +356,7 @@ def test_page_has_every_claim_row_with_reason_where_needed(built):
     for cid in _all_claim_ids():
         assert f"<code>{cid}</code>" in html
     # the one claim no CSV mentions is shown as not run, with the reason
-    assert "not run: no results/sohl_mnist.csv row for this claim" in html
+    assert "not run: no row of results/sohl_mnist.csv has it" in html
     # collect's own reason is kept; a missing one is derived from the rule
     assert "FID on 1000 samples vs the paper&#x27;s 50k" in html
     assert "measured 4.91 vs claimed 6.45 fails the rule within, tol 0.5" in html
@@ -229,10 +389,15 @@ def test_every_figure_is_included_and_no_reference_is_broken(built):
     assert len(expected) == 4 and expected <= set(refs.imgs)
     # the report's own seaborn figures: claims for papers with comparable numeric rows, timing for all
     own = {s for s in refs.imgs if s.startswith("figures/report/")}
-    assert own == {"figures/report/ncsn_claims.png", "figures/report/sohl_claims.png",
-                   "figures/report/ncsn_timing.png", "figures/report/sohl_timing.png",
-                   "figures/report/dlg_timing.png", "figures/report/subspace_timing.png",
-                   "figures/report/workflow_timing.png"}  # fmt: skip
+    assert own == {
+        "figures/report/ncsn_claims.png",
+        "figures/report/sohl_claims.png",
+        "figures/report/ncsn_timing.png",
+        "figures/report/sohl_timing.png",
+        "figures/report/dlg_timing.png",
+        "figures/report/subspace_timing.png",
+        "figures/report/workflow_timing.png",
+    }
 
 
 def test_readme_lists_every_claim_and_resolves_images(built):
@@ -255,10 +420,11 @@ def test_timing_and_provenance(built):
     assert "18.3 min" in html
     assert "running: 1/3 stages" in html
     assert "pending" in html
+    assert "2026-11-22T15:01:00+0000" in html  # when ncsn/cifar10's last stage finished
     # versions at report time and as metrics.json recorded them
     from importlib.metadata import version
 
-    assert f"<dd>{version('numpy')}</dd>" in html
+    assert f"<td>{version('numpy')}</td>" in html
     assert "torch 2.14.1, numpy 2.1.0" in html
     # every measured number carries its provenance line
     assert "n=1280 · seed 0 · cpu (2 threads) · 12.5 s · commit abc123def456" in html
@@ -330,15 +496,26 @@ def test_smoke_only_rows_draw_no_claims_figure(tmp_path):
     from repro.report.data import load_claims, load_results, load_runs
 
     rows = build_rows(load_results(results), load_claims(papers), load_runs(runs))
-    assert sorted(r.claim_id for r in plottable(rows)) == ["ncsn.fig3.annealed", "ncsn.fig3.plain",
-                                                           "sohl.table1.swissroll"]  # fmt: skip
+    assert sorted(r.claim_id for r in plottable(rows)) == [
+        "ncsn.fig3.annealed",
+        "ncsn.fig3.plain",
+        "sohl.table1.swissroll",
+    ]
 
 
 # ---- end to end in a real browser ----------------------------------------------------------------------------
 
-BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1440,2400")  # fmt: skip
+BROWSER_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1440,2400",
+)
 
 
 def _chromium() -> tuple[str, str]:
@@ -382,8 +559,12 @@ def test_page_renders_in_headless_chromium(built, tmp_path):
         )
         shot = Path(os.environ.get("REPRO_SCREENSHOT") or tmp_path / "report.png")
         shot.parent.mkdir(parents=True, exist_ok=True)
-        height = browser.execute_script("return document.documentElement.scrollHeight")
-        browser.set_window_size(1440, min(int(height), 6000))
+        # the whole page in one picture: make the viewport as tall as the content
+        height = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1440, "height": min(int(height), 16000), "deviceScaleFactor": 1, "mobile": False},
+        )
         assert browser.save_screenshot(str(shot)), "screenshot failed"
     finally:
         browser.quit()
@@ -392,3 +573,49 @@ def test_page_renders_in_headless_chromium(built, tmp_path):
     assert state["tables"] and all(n > 0 for n in state["tables"]), state["tables"]
     assert state["claimRows"] == len(_all_claim_ids()) and state["summaryHeight"] > 100
     assert shot.stat().st_size > 10_000
+
+
+def test_snakemake_captions_render_as_restructured_text():
+    """The caption files render as Snakemake renders them (Jinja2, then docutils) without warnings."""
+    from types import SimpleNamespace
+
+    import jinja2
+    from docutils.core import publish_parts
+
+    captions = Path(__file__).resolve().parents[1] / "report" / "captions"
+    files = sorted(captions.glob("*.rst"))
+    assert {f.name for f in files} >= {
+        "workflow.rst",
+        "results.rst",
+        "experiment_figures.rst",
+        "report_page.rst",
+        "timing.rst",
+    }
+    snakemake = SimpleNamespace(
+        wildcards=SimpleNamespace(paper="ncsn", exp="gmm"), config={"tier": "cpu", "report": "report"}
+    )
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    for path in files:
+        text = env.from_string(path.read_text()).render(snakemake=snakemake, categories={}, files={})
+        body = publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})["body"]
+        assert "{{" not in body and len(body) > 200, path.name
+    assert "papers/ncsn/claims.yaml" in env.from_string((captions / "results.rst").read_text()).render(
+        snakemake=snakemake
+    )
+
+
+def test_build_figures_draws_only_the_cross_paper_figures(tmp_path):
+    from repro.report import build_figures
+
+    results, runs, papers = make_inputs(tmp_path)
+    folder = build_figures(results, runs, tmp_path / "report", papers_root=papers)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "dlg_timing.png",
+        "ncsn_claims.png",
+        "ncsn_timing.png",
+        "sohl_claims.png",
+        "sohl_timing.png",
+        "subspace_timing.png",
+        "workflow_timing.png",
+    ]
+    assert not (tmp_path / "report" / "index.html").exists()

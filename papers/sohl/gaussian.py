@@ -13,7 +13,7 @@ time reversal of the first forward step, N(sqrt(1-beta_1) x1, beta_1), and never
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -154,32 +154,37 @@ class GaussianDiffusion(nn.Module):
         return total
 
     @torch.no_grad()
-    def sample(self, x_T: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
-               known: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-               observed: torch.Tensor | None = None, obs_var: float | None = None) -> torch.Tensor:
-        """Ancestral reverse diffusion from x_T; optional posterior sampling (Sec. 2.5).
+    def trajectory(self, x_T: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
+                   known: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                   observed: torch.Tensor | None = None, obs_var: float | None = None) -> Iterator[torch.Tensor]:
+        """Ancestral reverse diffusion from x_T, yielding x_{T-1}, ..., x_0; optional posterior sampling (Sec. 2.5).
 
         Inpainting: `mask` (1 = known) and `known` values are clamped at every step (r(x_t) = r(x_0)).
         Denoising: `observed` y with Gaussian noise variance `obs_var`; each step's mean is shifted by
-        Sigma * grad log r(mu) = Sigma (y - mu) / obs_var (Eq. 61).
+        Sigma * grad log r(mu) = Sigma (y - mu) / obs_var (Eq. 61), with the same r at every t.
         """
         c = self.coefs()
-        x = x_T
-        if mask is not None:
-            x = torch.where(mask.bool(), known, x)
+        x = x_T if mask is None else torch.where(mask.bool(), known, x_T)
         B = x.shape[0]
-        for step in range(self.T, 1, -1):
+        for step in range(self.T, 0, -1):
             t = torch.full((B,), step, device=x.device, dtype=torch.long)
-            mu, var = self.reverse(x, t, c)
+            if step > 1:
+                mu, var = self.reverse(x, t, c)
+            else:  # the fixed last step: time reversal of the first forward step
+                var = c["beta"][0].to(x.dtype).expand_as(x)
+                mu = torch.sqrt(1 - var) * x
             if observed is not None:
                 mu = mu + var * (observed - mu) / obs_var
             x = mu + torch.sqrt(var) * noise(x)
             if mask is not None:
                 x = torch.where(mask.bool(), known, x)
-        b1 = c["beta"][0].to(x.dtype)
-        x = torch.sqrt(1 - b1) * x + torch.sqrt(b1) * noise(x)
-        if mask is not None:
-            x = torch.where(mask.bool(), known, x)
+            yield x
+
+    def sample(self, x_T: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
+               **posterior) -> torch.Tensor:
+        """x_0 by ancestral reverse diffusion from x_T (keyword arguments as in `trajectory`)."""
+        for x in self.trajectory(x_T, noise, **posterior):
+            pass
         return x
 
 

@@ -25,7 +25,11 @@ def bump_matrix(T: int, J: int) -> torch.Tensor:
 
 
 class TimeReadout(nn.Module):
-    """Linear map from features to outputs whose weights depend on t (1-based step index, one per sample)."""
+    """Linear map from features to outputs whose weights depend on t (1-based step index, one per sample).
+
+    kind 'per_step': separate weights per step (the paper's toy models); 'bumps': weights mixed from J normalised
+    Gaussian bumps in t (the paper's image models), so every step learns from every minibatch.
+    """
 
     def __init__(self, n_in: int, n_out: int, T: int, kind: str = "bumps", n_bumps: int = 10) -> None:
         super().__init__()
@@ -41,11 +45,10 @@ class TimeReadout(nn.Module):
     def forward(self, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """h: [B, M, n_in] (M positions sharing one t per sample) -> [B, M, n_out]."""
         if self.kind == "per_step":
-            w, b = self.weight[t - 1], self.bias[t - 1]
-        else:
-            g = self.g[t - 1]
-            w, b = torch.einsum("bj,jio->bio", g, self.weight), g @ self.bias
-        return torch.bmm(h, w) + b[:, None, :]
+            return torch.bmm(h, self.weight[t - 1]) + self.bias[t - 1][:, None, :]
+        g = self.g[t - 1]  # [B, J]: one GEMM over (bump x feature) products
+        gh = (g[:, None, :, None] * h[:, :, None, :]).flatten(2)
+        return gh @ self.weight.flatten(0, 1) + (g @ self.bias)[:, None, :]
 
 
 class MLP(nn.Module):

@@ -1,5 +1,5 @@
 """The comparison report: `build_report(results_dir, runs_root, out_dir)` writes report/index.html and README.md."""
 
-from repro.report.build import build_report
+from repro.report.build import build_figures, build_report
 
-__all__ = ["build_report"]
+__all__ = ["build_figures", "build_report"]

@@ -9,15 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
-RESULT_COLUMNS = (
-    "paper", "experiment", "dataset", "tier", "setting", "metric", "value", "stderr", "unit", "n_samples", "seed",
-    "claimed", "claim_source", "comparable", "verdict", "device", "wall_seconds", "commit", "claim_id", "reason",
-)  # fmt: skip
-VERDICTS = ("reproduced", "not reproduced", "not comparable", "smoke")
-PAPER_ORDER = ("sohl", "ncsn", "dlg", "subspace")
-STAGE_ORDER = ("train", "select", "sample", "evaluate")
+from repro.claims import CLAIM_SCHEMA, VERDICTS
+from repro.collect import COLUMNS as RESULT_COLUMNS
+from repro.registry import PAPERS as PAPER_ORDER
+from repro.registry import STAGE_ORDER
+
 FIGURE_KEYS = ("name", "file", "title", "caption")
 
 
@@ -43,6 +42,7 @@ class RunDir:
     missing_figures: list[str] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
+    finished: str = ""  # the latest 'finished' time a stage stamp records
 
     @property
     def key(self) -> str:
@@ -91,13 +91,12 @@ def load_claims(papers_root: Path | None) -> dict[str, dict[str, Any]]:
     if papers_root is None:
         return claims
     for path in sorted(Path(papers_root).glob("*/claims.yaml")):
-        doc = yaml.safe_load(path.read_text()) or {}
-        entries = doc.get("claims") if isinstance(doc, dict) else None
-        if not isinstance(entries, list):
-            raise ValueError(f"{path}: expected a top-level 'claims' list")
-        for order, claim in enumerate(entries):
-            if not isinstance(claim, dict) or not claim.get("id"):
-                raise ValueError(f"{path}: claim #{order} has no 'id'")
+        doc = yaml.safe_load(path.read_text())
+        try:
+            jsonschema.validate(doc, CLAIM_SCHEMA)
+        except jsonschema.ValidationError as err:
+            raise ValueError(f"{path}: {'.'.join(map(str, err.absolute_path))}: {err.message}") from err
+        for order, claim in enumerate(doc["claims"]):
             claims[str(claim["id"])] = {**claim, "_paper": path.parent.name, "_order": order}
     return claims
 
@@ -132,30 +131,39 @@ def _figures(root: Path) -> tuple[list[Figure], list[str]]:
     return figures, missing
 
 
-def _stages(root: Path) -> dict[str, float]:
-    stages = {}
+def _stages(root: Path) -> tuple[dict[str, float], str]:
+    stages, finished = {}, ""
     for stamp in root.glob("stage_*.json"):
         doc = _load_json(stamp)
         seconds = doc.get("wall_seconds") if isinstance(doc, dict) else None
         if not isinstance(seconds, (int, float)):
             raise ValueError(f"{stamp}: expected a number under 'wall_seconds', got {seconds!r}")
         stages[stamp.stem.removeprefix("stage_")] = float(seconds)
-    return dict(sorted(stages.items(), key=lambda kv: stage_rank(kv[0])))
+        finished = max(finished, str(doc.get("finished", "")))
+    return dict(sorted(stages.items(), key=lambda kv: stage_rank(kv[0]))), finished
 
 
 def stage_rank(stage: str) -> tuple[int, str]:
     return (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), stage)
 
 
+def _is_run_dir(path: Path) -> bool:
+    """A run directory holds a stage stamp, metrics.json or figures (so e.g. runs/<tier>/logs/ is not one)."""
+    if not path.is_dir():
+        return False
+    return any(path.glob("stage_*.json")) or (path / "metrics.json").is_file() or (path / "figures").is_dir()
+
+
 def load_runs(runs_root: Path) -> list[RunDir]:
     """Every `runs_root/<tier>/<paper>/<experiment>/` directory, with figures, stage stamps and metrics.json."""
     runs = []
-    for root in sorted(p for p in Path(runs_root).glob("*/*/*") if p.is_dir()):
+    for root in sorted(p for p in Path(runs_root).glob("*/*/*") if _is_run_dir(p)):
         tier, paper, experiment = root.parts[-3:]
         figures, missing = _figures(root)
         metrics_path = root / "metrics.json"
         metrics = _load_json(metrics_path) if metrics_path.exists() else None
-        runs.append(RunDir(tier, paper, experiment, root, figures, missing, _stages(root), metrics))
+        stages, finished = _stages(root)
+        runs.append(RunDir(tier, paper, experiment, root, figures, missing, stages, metrics, finished))
     return runs
 
 

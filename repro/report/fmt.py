@@ -53,8 +53,13 @@ def provenance(row: Row) -> str:
     """The measured number's trail: samples, seed, device, wall time, commit, synthetic data."""
     if row.value is None:
         return ""
-    parts = [f"n={row.n_samples or '?'}", f"seed {row.seed or '?'}", row.device or "device ?",
-             seconds(row.wall_seconds), f"commit {row.commit or '?'}"]  # fmt: skip
+    parts = [
+        f"n={row.n_samples or '?'}",
+        f"seed {row.seed or '?'}",
+        row.device or "device ?",
+        seconds(row.wall_seconds),
+        f"commit {row.commit or '?'}",
+    ]
     if row.synthetic:
         parts.append("synthetic data")
     return " · ".join(parts)

@@ -30,6 +30,7 @@ class Progress:
     expected: tuple[str, ...]
     csv_wall: float | None
     status: str
+    finished: str = ""
 
     @property
     def stage_total(self) -> float | None:
@@ -59,8 +60,9 @@ class ReportModel:
         return [r for r in self.rows if r.paper == paper]
 
     def experiments(self, paper: str) -> list[str]:
-        names = {r.experiment for r in self.rows if r.paper == paper} | {r.experiment for r in self.runs
-                                                                         if r.paper == paper}  # fmt: skip
+        names = {r.experiment for r in self.rows if r.paper == paper} | {
+            r.experiment for r in self.runs if r.paper == paper
+        }
         return sorted(n for n in names if n)
 
     @property
@@ -95,5 +97,6 @@ def progress_rows(runs: list[RunDir], rows: list[Row], expected: dict[str, tuple
         else:
             status = "not started"
         ordered = dict(sorted(stages.items(), key=lambda kv: stage_rank(kv[0])))
-        out.append(Progress(tier, paper, experiment, ordered, want, csv_wall.get(key), status))
+        finished = run.finished if run else ""
+        out.append(Progress(tier, paper, experiment, ordered, want, csv_wall.get(key), status, finished))
     return out

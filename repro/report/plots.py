@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +21,13 @@ VERDICT_COLORS = {"reproduced": "#1a7f37", "not reproduced": "#cf222e", "not com
 CLAIMED_COLOR = "#0550ae"
 
 
+@contextmanager
+def _style() -> Iterator[None]:
+    """Seaborn's look for the report's figures only (no change to global matplotlib settings)."""
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
+        yield
+
+
 def _save(fig, path: Path) -> Path:
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
@@ -27,59 +36,81 @@ def _save(fig, path: Path) -> Path:
 
 
 def plottable(rows: list[Row]) -> list[Row]:
-    """Comparable claim rows with a measured value and a numeric claimed value."""
-    return [r for r in rows if r.claim_id and r.comparable and r.value is not None and r.claimed_value is not None]
+    """Comparable claim rows with a measured value and a non-zero numeric claimed value (so Δ% exists)."""
+    return [r for r in rows if r.claim_id and r.comparable and r.value is not None and r.claimed_value]
 
 
 def _labels(rows: list[Row]) -> list[str]:
-    """One facet title per row: the claim id, plus tier/setting when a claim has several rows."""
+    """One y label per row: the claim id, plus tier/setting when a claim has several rows."""
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.claim_id] = counts.get(r.claim_id, 0) + 1
-    return [r.claim_id if counts[r.claim_id] == 1 else f"{r.claim_id}\n{r.tier}: {r.setting}" for r in rows]
+    return [r.claim_id if counts[r.claim_id] == 1 else f"{r.claim_id} [{r.tier}: {r.setting}]" for r in rows]
 
 
-def _draw_claim(data: pd.DataFrame, **_: object) -> None:
-    ax = plt.gca()
-    row = data.iloc[0]
-    claimed, tol, rule = row["claimed"], row["tol"], row["rule"]
-    if pd.notna(tol) and rule in ("within", "beyond"):
-        color = "#1a7f37" if rule == "within" else "#cf222e"
-        ax.axhspan(claimed - tol, claimed + tol, color=color, alpha=0.12, lw=0)
-    elif pd.notna(tol) and rule in ("at_most", "at_least"):
-        ax.axhline(claimed + tol if rule == "at_most" else claimed - tol, color="#1a7f37", ls="--", lw=1)
-    points = pd.DataFrame({"who": ["paper", "ours"], "value": [claimed, row["value"]]})
-    sns.scatterplot(data=points, x="who", y="value", hue="who", palette={"paper": CLAIMED_COLOR,
-                    "ours": VERDICT_COLORS.get(row["verdict"], "black")}, s=70, legend=False, ax=ax, zorder=3)
-    if pd.notna(row["stderr"]):
-        ax.errorbar([1], [row["value"]], yerr=[row["stderr"]], color=VERDICT_COLORS.get(row["verdict"], "black"),
-                    capsize=5, lw=1.5, zorder=2)
-    ax.set_xlim(-0.6, 1.6)
+def claims_frame(rows: list[Row]) -> pd.DataFrame:
+    """Per plottable row: measured − claimed in % of |claimed|, its stderr and the rule's accepted bounds in %."""
+    records = []
+    for label, r in zip(_labels(rows), rows, strict=True):
+        scale = 100.0 / abs(r.claimed_value)
+        tol = r.tol * scale if r.tol is not None else None
+        records.append(
+            {
+                "claim": label,
+                "delta_pct": (r.value - r.claimed_value) * scale,
+                "err_pct": r.stderr * scale if r.stderr is not None else 0.0,
+                "tol_pct": tol,
+                "rule": r.rule,
+                "verdict": r.verdict,
+                "text": f"ours {r.value:.4g} · paper {r.claimed} {r.unit}".strip(),
+            }
+        )
+    return pd.DataFrame(records)
 
 
 def claims_figure(rows: list[Row], path: Path, title: str) -> Path | None:
-    """Per claim: the paper's value beside ours (± stderr), the rule's accepted band shaded; None if nothing fits."""
-    rows = plottable(rows)
-    if not rows:
+    """Per claim, how far our value lies from the paper's (in %), ± stderr, over the band its rule accepts."""
+    frame = claims_frame(plottable(rows))
+    if frame.empty:
         return None
-    frame = pd.DataFrame([{"label": label, "claimed": r.claimed_value, "value": r.value, "stderr": r.stderr,
-                           "tol": r.tol, "rule": r.rule, "verdict": r.verdict, "unit": r.unit}
-                          for label, r in zip(_labels(rows), rows)])  # fmt: skip
-    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
-    wrap = min(4, len(frame))
-    grid = sns.FacetGrid(frame, col="label", col_wrap=wrap, sharey=False, height=2.6, aspect=0.9)
-    grid.map_dataframe(_draw_claim)
-    grid.set_titles("{col_name}", size=8)
-    grid.set_axis_labels("", "")
-    for ax, (_, r) in zip(grid.axes.flat, frame.iterrows()):
-        ax.set_ylabel(r["unit"] or "value")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=CLAIMED_COLOR, label="claimed (paper)")]
-    handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=f"ours: {v}") for v, c in VERDICT_COLORS.items()
-                if v in set(frame["verdict"])]  # fmt: skip
-    grid.figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False,
-                       bbox_to_anchor=(0.5, -0.02 - 0.04 / max(1, len(frame) // wrap)))
-    grid.figure.suptitle(title, y=1.02, fontsize=11)
-    return _save(grid.figure, path)
+    with _style():
+        return _save(_claims_axes(frame, title), path)
+
+
+def _claims_axes(frame: pd.DataFrame, title: str):
+    fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.42 * len(frame)))
+    for y, r in enumerate(frame.itertuples()):
+        if r.tol_pct is not None and not pd.isna(r.tol_pct) and r.rule in ("within", "beyond"):
+            color = VERDICT_COLORS["reproduced" if r.rule == "within" else "not reproduced"]
+            ax.barh(y, 2 * r.tol_pct, left=-r.tol_pct, height=0.6, color=color, alpha=0.15, lw=0)
+        elif r.tol_pct is not None and not pd.isna(r.tol_pct) and r.rule in ("at_most", "at_least"):
+            bound = r.tol_pct if r.rule == "at_most" else -r.tol_pct
+            ax.plot([bound, bound], [y - 0.3, y + 0.3], ls="--", color=VERDICT_COLORS["reproduced"], lw=1.2)
+        ax.errorbar(r.delta_pct, y, xerr=r.err_pct, color=VERDICT_COLORS.get(r.verdict, "black"), capsize=3, lw=1.2)
+    sns.scatterplot(
+        data=frame,
+        x="delta_pct",
+        y="claim",
+        hue="verdict",
+        palette=VERDICT_COLORS,
+        s=55,
+        ax=ax,
+        zorder=3,
+        edgecolor="white",
+    )
+    ax.axvline(0, color=CLAIMED_COLOR, lw=1.5, label="paper's value")
+    if frame["delta_pct"].abs().max() > 150:
+        ax.set_xscale("symlog", linthresh=50)
+    for y, text in enumerate(frame["text"]):
+        ax.annotate(text, (1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=8, color="#424a53")
+    ax.set_ylim(len(frame) - 0.5, -0.5)
+    ax.set_xlabel("ours − paper, % of the paper's value")
+    ax.set_ylabel("")
+    ax.set_title(title, fontsize=11)
+    ax.legend(
+        fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.9 / (1.1 + 0.42 * len(frame))), ncol=4, frameon=False
+    )
+    return fig
 
 
 def timing_frame(runs: list[RunDir], rows: list[Row]) -> pd.DataFrame:
@@ -95,8 +126,13 @@ def timing_frame(runs: list[RunDir], rows: list[Row]) -> pd.DataFrame:
         for stage, seconds in run.stages.items():
             records.append({"experiment": label, "stage": stage, "seconds": seconds})
         if not run.stages and (run.tier, run.paper, run.experiment) in csv_wall:
-            records.append({"experiment": label, "stage": "total (CSV)",
-                            "seconds": csv_wall[(run.tier, run.paper, run.experiment)]})
+            records.append(
+                {
+                    "experiment": label,
+                    "stage": "total (CSV)",
+                    "seconds": csv_wall[(run.tier, run.paper, run.experiment)],
+                }
+            )
     known = {(run.tier, run.paper, run.experiment) for run in runs}
     for (tier, paper, experiment), seconds in csv_wall.items():
         if (tier, paper, experiment) not in known:
@@ -104,21 +140,44 @@ def timing_frame(runs: list[RunDir], rows: list[Row]) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["experiment", "stage", "seconds"])
 
 
-def timing_figure(frame: pd.DataFrame, path: Path, title: str) -> Path | None:
-    """Horizontal bars of wall seconds per experiment, one bar per stage; None when nothing was timed."""
+def timing_figure(frame: pd.DataFrame, path: Path, title: str, always: bool = False) -> Path | None:
+    """Horizontal bars of wall seconds per experiment, one bar per stage.
+
+    When nothing was timed: None, or with `always` a figure that says so (a fixed output for Snakemake).
+    """
     if frame.empty:
-        return None
-    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
+        if not always:
+            return None
+        with _style():
+            fig, ax = plt.subplots(figsize=(5.2, 1.2))
+            ax.text(0.5, 0.5, "no experiment has been timed yet", ha="center", va="center")
+            ax.set_axis_off()
+            ax.set_title(title, fontsize=11)
+            return _save(fig, path)
+    with _style():
+        return _save(_timing_axes(frame, title), path)
+
+
+def _timing_axes(frame: pd.DataFrame, title: str):
     stages = sorted(frame["stage"].unique(), key=stage_rank)
     n = frame["experiment"].nunique()
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.35 * n * max(1, len(stages)) ** 0.5))
-    sns.barplot(data=frame, y="experiment", x="seconds", hue="stage", hue_order=stages, orient="h", ax=ax,
-                palette="colorblind", errorbar=None)
+    fig, ax = plt.subplots(figsize=(5.2, 1.0 + 0.3 * n * max(1, len(stages)) ** 0.5))
+    sns.barplot(
+        data=frame,
+        y="experiment",
+        x="seconds",
+        hue="stage",
+        hue_order=stages,
+        orient="h",
+        ax=ax,
+        palette="colorblind",
+        errorbar=None,
+    )
     positive = frame["seconds"][frame["seconds"] > 0]
     if len(positive) and positive.max() / positive.min() > 100:
         ax.set_xscale("log")
     ax.set_xlabel("wall seconds")
     ax.set_ylabel("")
     ax.set_title(title, fontsize=11)
-    ax.legend(title="stage", fontsize=8, title_fontsize=8, loc="lower right")
-    return _save(fig, path)
+    ax.legend(title="stage", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig

@@ -94,35 +94,81 @@ def build_rows(results: list[dict[str, str]], claims: dict[str, dict[str, Any]],
     rows = []
     for r in results:
         claim = claims.get(r["claim_id"], {}) if r["claim_id"] else {}
-        rows.append(Row(
-            paper=r["paper"], experiment=r["experiment"], dataset=r["dataset"], tier=r["tier"],
-            setting=r["setting"], metric=r["metric"], unit=r["unit"], value=parse_float(r["value"]),
-            stderr=parse_float(r["stderr"]), n_samples=r["n_samples"], seed=r["seed"], device=r["device"],
-            wall_seconds=parse_float(r["wall_seconds"]), commit=r["commit"], claim_id=r["claim_id"],
-            claimed=r["claimed"], source=r["claim_source"] or str(claim.get("source", "")),
-            confidence=str(claim.get("confidence", "")), protocol=str(claim.get("protocol", "")),
-            comparable=parse_bool(r["comparable"], r["_file"]), verdict=r["verdict"],
-            reason=r["reason"] or default_reason(r, claim),
-            synthetic=synthetic.get((r["tier"], r["paper"], r["experiment"]), False), csv_file=r["_file"],
-            **_rule(claim),
-        ))  # fmt: skip
+        rows.append(
+            Row(
+                paper=r["paper"],
+                experiment=r["experiment"],
+                dataset=r["dataset"],
+                tier=r["tier"],
+                setting=r["setting"],
+                metric=r["metric"],
+                unit=r["unit"],
+                value=parse_float(r["value"]),
+                stderr=parse_float(r["stderr"]),
+                n_samples=r["n_samples"],
+                seed=r["seed"],
+                device=r["device"],
+                wall_seconds=parse_float(r["wall_seconds"]),
+                commit=r["commit"],
+                claim_id=r["claim_id"],
+                claimed=r["claimed"],
+                source=str(claim["source"]) if claim else r["claim_source"],
+                confidence=str(claim.get("confidence", "")),
+                protocol=str(claim.get("protocol", "")),
+                comparable=parse_bool(r["comparable"], r["_file"]),
+                verdict=r["verdict"],
+                reason=r["reason"] or default_reason(r, claim),
+                synthetic=synthetic.get((r["tier"], r["paper"], r["experiment"]), False),
+                csv_file=r["_file"],
+                **_rule(claim),
+            )
+        )
     seen = {row.claim_id for row in rows}
     for cid, claim in claims.items():
         if cid in seen:
             continue
-        rows.append(Row(
-            paper=claim["_paper"], experiment=str(claim.get("experiment", "")), dataset=str(claim.get("dataset", "")),
-            tier="", setting=_claim_setting(claim), metric=str(claim.get("metric", "")),
-            unit=str(claim.get("unit", "")), value=None, stderr=None, n_samples="", seed="", device="",
-            wall_seconds=None, commit="", claim_id=cid, claimed=str(claim.get("value", "")),
-            source=str(claim.get("source", "")), confidence=str(claim.get("confidence", "")),
-            protocol=str(claim.get("protocol", "")), comparable=False, verdict="not comparable",
-            reason=f"not run: no results/{claim['_paper']}_{claim.get('experiment', '?')}.csv row for this claim",
-            synthetic=False, csv_file="", **_rule(claim),
-        ))  # fmt: skip
+        rows.append(
+            Row(
+                paper=claim["_paper"],
+                experiment=str(claim.get("experiment", "")),
+                dataset=str(claim.get("dataset", "")),
+                tier="",
+                setting=_claim_setting(claim),
+                metric=str(claim.get("metric", "")),
+                unit=str(claim.get("unit", "")),
+                value=None,
+                stderr=None,
+                n_samples="",
+                seed="",
+                device="",
+                wall_seconds=None,
+                commit="",
+                claim_id=cid,
+                claimed=str(claim.get("value", "")),
+                source=str(claim.get("source", "")),
+                confidence=str(claim.get("confidence", "")),
+                protocol=str(claim.get("protocol", "")),
+                comparable=False,
+                verdict="not comparable",
+                reason=f"not run: no row of results/{claim['_paper']}_{claim.get('experiment', '?')}.csv has it",
+                synthetic=False,
+                csv_file="",
+                **_rule(claim),
+            )
+        )
     order = {cid: c["_order"] for cid, c in claims.items()}
-    return sorted(rows, key=lambda row: (paper_rank(row.paper), order.get(row.claim_id, 10**6), row.claim_id,
-                                         row.experiment, row.tier, row.setting, row.metric))
+    return sorted(
+        rows,
+        key=lambda row: (
+            paper_rank(row.paper),
+            order.get(row.claim_id, 10**6),
+            row.claim_id,
+            row.experiment,
+            row.tier,
+            row.setting,
+            row.metric,
+        ),
+    )
 
 
 def claim_rows(rows: list[Row]) -> list[Row]:

@@ -1,0 +1,51 @@
+"""dlg/celebahq (paper tier): official VE NCSN++ CelebA-HQ-256 checkpoint (sigma_max 348), SimpleCNN256 level
+classifier, FID on 10k samples. Images: a folder of 256x256 PNG files under the data root (`data` key).
+At the smoke tier a synthetic stand-in of the same shape is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from papers.dlg import official
+from papers.dlg.cifar10 import evaluate_images
+from papers.dlg.images import sample_points
+from repro.run import Run
+
+SHAPE = (3, 256, 256)
+
+
+def _images(run: Run) -> torch.Tensor:
+    cfg = run.cfg
+    if cfg["data"] == "synthetic":
+        from repro.data.synthetic import synthetic_like
+
+        return synthetic_like("celebahq", cfg["n_synthetic"], run.seed).images
+    from PIL import Image
+
+    folder = Path(run.data_root) / cfg["data"]
+    files = sorted(folder.glob("*.png"))[: cfg["n_reference"]]
+    if not files:
+        raise FileNotFoundError(f"{run.paper}/{run.experiment}: data = {cfg['data']!r} -> {folder} holds no .png "
+                                f"images; put the CelebA-HQ 256x256 images there")
+    arrays = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    bad = [f.name for f, a in zip(files, arrays) if a.shape != (256, 256, 3)]
+    if bad:
+        raise ValueError(f"{folder}: images must be 256x256 RGB; first offenders: {bad[:3]}")
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
+
+
+def train(run: Run) -> None:
+    official.train_models(run, _images(run))
+
+
+def sample(run: Run) -> None:
+    sample_points(run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg),
+                  SHAPE)
+
+
+def evaluate(run: Run) -> None:
+    evaluate_images(run, "celebahq256", _images(run), "celebahq256")

@@ -1,0 +1,173 @@
+"""Inception score, FID and KID through torch-fidelity, with the TF-compatible Inception-v3.
+
+- Feature extractor `inception-v3-compat` (torch-fidelity's port of the TF graph used by the TTUR FID code
+  and the improved-GAN IS code). Its weights file is never downloaded here: it is looked up at the explicit
+  path given, else at `repro.check.path("inception", data_root)` (`<data_root>/inception/<file>` or
+  `$TORCH_HOME/hub/checkpoints/<file>`); missing, it raises `InceptionWeightsMissingError` with the URL.
+- Samples are our uint8 arrays (N, H, W, C); they are wrapped as a torch-fidelity input dataset as they are
+  (no resizing or JPEG on our side; the extractor resizes to 299 like the TF graph).
+- Reference statistics are cached in `cache_root` under a name that spells the whole protocol:
+  `<dataset>-<split>-n<count>-uint8-<extractor>-stat-fid-<layer>.pt` (features likewise), so a cache can
+  never serve another protocol, and a second evaluation does not touch the reference images.
+- A metric is called `fid` / `is` / `kid` only when the sample count equals the protocol's count and the
+  extractor is the protocol's; otherwise its name says what it is (`fid_1k`, `fid_tiny`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from repro import check
+
+INCEPTION = "inception-v3-compat"
+BASE_NAMES = {"isc": "is", "fid": "fid", "kid": "kid"}
+
+
+class InceptionWeightsMissingError(FileNotFoundError):
+    def __init__(self, path: Path, data_root: str | os.PathLike) -> None:
+        self.path = path
+        super().__init__(f"Inception weights are not at {path}. To get them: {check.fix('inception', data_root)}")
+
+
+def inception_weights(data_root: str | os.PathLike, path: str | os.PathLike | None = None) -> Path:
+    """The TF-compatible Inception weights file: `path` if given, else where `repro.check` finds it."""
+    p = Path(path) if path is not None else check.path("inception", data_root)
+    if not p.is_file():
+        raise InceptionWeightsMissingError(p, data_root)
+    return p
+
+
+class UInt8Images(Dataset):
+    """uint8 (N, H, W, C) images as torch-fidelity wants them: uint8 (3, H, W) tensors; grey becomes RGB."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        a = np.asarray(images)
+        if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] not in (1, 3):
+            raise ValueError(f"expected uint8 images (N,H,W,C) with C in (1,3), got {a.dtype} {a.shape}")
+        self.images = torch.from_numpy(np.ascontiguousarray(a))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i].permute(2, 0, 1).expand(3, -1, -1).contiguous()
+
+
+class LazyImages(UInt8Images):
+    """Like `UInt8Images`, but the array is loaded on first use, so a cache hit never reads the dataset."""
+
+    def __init__(self, load: Callable[[], np.ndarray], n: int) -> None:
+        self._load, self._n = load, n
+
+    def __getattr__(self, name: str):
+        if name != "images":
+            raise AttributeError(name)
+        UInt8Images.__init__(self, self._load())
+        if len(self.images) != self._n:
+            raise ValueError(f"reference loader returned {len(self.images)} images, the protocol says {self._n}")
+        return self.images
+
+    def __len__(self) -> int:
+        return self._n
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A protocol's reference set: `load()` returns `n` uint8 (N,H,W,C) images of `dataset`'s `split`."""
+
+    dataset: str
+    split: str
+    n: int
+    load: Callable[[], np.ndarray]
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.dataset}-{self.split}-n{self.n}-uint8"
+
+
+def count_suffix(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def metric_name(metric: str, n_samples: int, protocol_n: int, extractor: str = INCEPTION) -> str:
+    """`fid` when the count and extractor are the protocol's; else e.g. `fid_1k`, `fid_tiny`, `fid_tiny_1k`."""
+    name = BASE_NAMES[metric] + ("" if extractor == INCEPTION else "_" + extractor.replace("-", "_"))
+    return name if n_samples == protocol_n else f"{name}_{count_suffix(n_samples)}"
+
+
+def fidelity_metrics(
+    samples: np.ndarray,
+    reference: Reference | None,
+    *,
+    protocol_n: int,
+    cache_root: str | os.PathLike,
+    data_root: str | os.PathLike = "data",
+    metrics: tuple[str, ...] = ("isc", "fid", "kid"),
+    weights_path: str | os.PathLike | None = None,
+    feature_extractor: str = INCEPTION,
+    device: str | torch.device | None = None,
+    batch_size: int = 100,
+    isc_splits: int = 10,
+    kid_subset_size: int = 1000,
+    seed: int = 2020,
+) -> list[dict]:
+    """IS / FID / KID of uint8 `samples` (N,H,W,C) as partial metric rows (metric, value, stderr, unit, n_samples).
+
+    `stderr` holds the std over the 10 IS splits (the "±" of the IS protocol) and the std over KID subsets.
+    `reference` is needed for FID and KID; its statistics are cached under `cache_root`.
+    """
+    import torch_fidelity
+
+    unknown = set(metrics) - set(BASE_NAMES)
+    if unknown or not metrics:
+        raise ValueError(f"metrics must be drawn from {tuple(BASE_NAMES)}, got {metrics}")
+    needs_ref = {"fid", "kid"} & set(metrics)
+    if needs_ref and reference is None:
+        raise ValueError(f"{sorted(needs_ref)} need a reference set")
+    inputs = UInt8Images(samples)
+    n = len(inputs)
+    kwargs: dict = {}
+    if feature_extractor == INCEPTION:
+        kwargs["feature_extractor_weights_path"] = str(inception_weights(data_root, weights_path))
+    if reference is not None and needs_ref:
+        kwargs.update(input2=LazyImages(reference.load, reference.n), input2_cache_name=reference.cache_name)
+    if "kid" in metrics:
+        kwargs["kid_subset_size"] = min(kid_subset_size, n, reference.n)
+    cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
+    out = torch_fidelity.calculate_metrics(
+        input1=inputs,
+        isc="isc" in metrics,
+        fid="fid" in metrics,
+        kid="kid" in metrics,
+        feature_extractor=feature_extractor,
+        cache_root=str(cache_root),
+        cuda=cuda,
+        batch_size=batch_size,
+        isc_splits=isc_splits,
+        rng_seed=seed,
+        save_cpu_ram=True,
+        verbose=False,
+        **kwargs,
+    )
+    values = {
+        "isc": (out.get(torch_fidelity.KEY_METRIC_ISC_MEAN), out.get(torch_fidelity.KEY_METRIC_ISC_STD)),
+        "fid": (out.get(torch_fidelity.KEY_METRIC_FID), None),
+        "kid": (out.get(torch_fidelity.KEY_METRIC_KID_MEAN), out.get(torch_fidelity.KEY_METRIC_KID_STD)),
+    }
+    return [
+        {
+            "metric": metric_name(m, n, protocol_n, feature_extractor),
+            "value": float(values[m][0]),
+            "stderr": None if values[m][1] is None else float(values[m][1]),
+            "unit": "",
+            "n_samples": n,
+        }
+        for m in metrics
+    ]
