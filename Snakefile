@@ -10,6 +10,9 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 
+report: "report/captions/workflow.rst"
+
+
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
@@ -140,6 +143,14 @@ rule evaluate:
     output:
         stamp=f"{RUNS}/{{paper}}/{{exp}}/stage_evaluate.json",
         metrics=f"{RUNS}/{{paper}}/{{exp}}/metrics.json",
+        figures=report(
+            directory(f"{RUNS}/{{paper}}/{{exp}}/figures"),
+            patterns=["{name}.png"],
+            caption="report/captions/experiment_figures.rst",
+            category="Figures",
+            subcategory="{paper}",
+            labels={"experiment": "{exp}", "figure": "{name}"},
+        ),
     params:
         cfg=stage_params,
     log:
@@ -159,6 +170,7 @@ rule collect:
     output:
         report(
             f"{RESULTS}/{{paper}}_{{exp}}.csv",
+            caption="report/captions/results.rst",
             category="Results",
             subcategory="{paper}",
             labels={"paper": "{paper}", "experiment": "{exp}"},
@@ -176,8 +188,19 @@ rule report:
     input:
         DEFAULT_TARGETS,
     output:
-        html=report(f"{REPORT}/index.html", category="Report", labels={"page": "comparison report"}),
+        html=report(
+            f"{REPORT}/index.html",
+            caption="report/captions/report_page.rst",
+            category="Report",
+            labels={"page": "comparison report"},
+        ),
         markdown=f"{REPORT}/README.md",
+        timing=report(
+            f"{REPORT}/figures/report/workflow_timing.png",
+            caption="report/captions/timing.rst",
+            category="Timing",
+            labels={"figure": "workflow timing"},
+        ),
     log:
         f"{RUNS}/logs/report.log",
     shell:

@@ -13,9 +13,15 @@ import torch
 __all__ = ["dsm_loss", "sliced_score_matching_vr"]
 
 
-def dsm_loss(net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor, *,
-             labels: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-             anneal_power: float = 2.0) -> torch.Tensor:
+def dsm_loss(
+    net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    labels: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    anneal_power: float = 2.0,
+) -> torch.Tensor:
     """NCSN objective (Song & Ermon 2019, Eq. 6) with lambda(sigma) = sigma^anneal_power (2 in the paper).
 
     Each sample gets its own level index, uniform over the levels unless `labels` is given; x~ = x + sigma z and
@@ -34,8 +40,9 @@ def dsm_loss(net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch
     return (per_sample * used.flatten() ** anneal_power).mean()
 
 
-def sliced_score_matching_vr(score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                             n_projections: int = 1) -> torch.Tensor:
+def sliced_score_matching_vr(
+    score: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_projections: int = 1
+) -> torch.Tensor:
     """Variance-reduced sliced score matching (Song et al. 2019): E[1/2 ||s(x)||^2 + v^T (ds/dx) v], v ~ N(0, I).
 
     `x` is [B, D]; the trace term uses one Hessian-vector product per projection, with a graph so the loss

@@ -86,6 +86,9 @@ class Run:
             if missing or extra:
                 raise ValueError(f"metric row {row.get('metric')!r}: missing keys {missing}, unknown keys {extra}")
             clean.append({**row, "setting": format_setting(row["setting"])})
+        from repro.report.provenance import package_versions  # lazy: provenance imports this module
+
+        (self.root / "figures").mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
         return self.save_json("metrics.json", {
             "paper": self.paper,
             "experiment": self.experiment,
@@ -94,6 +97,7 @@ class Run:
             "device": self.device_name(),
             "wall_seconds": self.wall_seconds(),
             "commit": git_commit(),
+            "versions": package_versions(),
             "rows": clean,
         })
 

@@ -17,8 +17,18 @@ def test_import_is_torch_free():
 
 
 def test_required_items_are_in_the_table():
-    needed = {"cifar10", "mnist", "celeba", "inception", "ncsn_cifar10_ckpt", "ncsnpp_cifar10_ckpt",
-              "ncsnpp_deep_cifar10_ckpt", "ncsnpp_celebahq_ckpt", "dlg_cifar10_classifier", "bark"}
+    needed = {
+        "cifar10",
+        "mnist",
+        "celeba",
+        "inception",
+        "ncsn_cifar10_ckpt",
+        "ncsnpp_cifar10_ckpt",
+        "ncsnpp_deep_cifar10_ckpt",
+        "ncsnpp_celebahq_ckpt",
+        "dlg_cifar10_classifier",
+        "bark",
+    }
     assert needed <= set(check.ITEMS)
 
 
@@ -57,7 +67,7 @@ def test_inception_also_found_in_torch_home(tmp_path, monkeypatch):
 def test_check_rows_cover_cuda_and_every_item(tmp_path):
     rows = check.check(tmp_path)
     assert [r[0] for r in rows] == ["cuda", *check.ITEMS]
-    for name, ok, path, fix in rows[1:]:
+    for _, ok, path, fix in rows[1:]:
         assert not ok and path and str(tmp_path) in fix
     text = check.format_table(rows)
     assert "MISSING" in text and "ncsnpp_celebahq_ckpt" in text

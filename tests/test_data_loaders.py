@@ -68,8 +68,12 @@ def write_cifar10(root: Path, per_batch: int = 3, seed: int = 0) -> dict[str, tu
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, size=per_batch).tolist()
-        entry = {"batch_label": name, "labels": labels, "data": data, "filenames": [f"{name}_{i}.png" for i in
-                                                                                     range(per_batch)]}
+        entry = {
+            "batch_label": name,
+            "labels": labels,
+            "data": data,
+            "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
+        }
         (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
         written[name] = (data, labels)
     meta = {"num_cases_per_batch": per_batch, "label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}
@@ -79,11 +83,13 @@ def write_cifar10(root: Path, per_batch: int = 3, seed: int = 0) -> dict[str, tu
 
 def trust_cifar10(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """Point torchvision's CIFAR-10 MD5 table at the sums of the files in `folder`."""
-    monkeypatch.setattr(tvd.CIFAR10, "train_list", [[f"data_batch_{i}", _md5(folder / f"data_batch_{i}")]
-                                                    for i in range(1, 6)])
+    monkeypatch.setattr(
+        tvd.CIFAR10, "train_list", [[f"data_batch_{i}", _md5(folder / f"data_batch_{i}")] for i in range(1, 6)]
+    )
     monkeypatch.setattr(tvd.CIFAR10, "test_list", [["test_batch", _md5(folder / "test_batch")]])
-    monkeypatch.setattr(tvd.CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
-                                              "md5": _md5(folder / "batches.meta")})
+    monkeypatch.setattr(
+        tvd.CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": _md5(folder / "batches.meta")}
+    )
 
 
 def test_cifar10_loads_pickle_batches_in_order(tmp_path, monkeypatch):
@@ -205,8 +211,13 @@ def test_mnist_download_from_mirror_in_gz_format(tmp_path, monkeypatch, serve):
 
 # ---------------------------------------------------------------- CelebA (folder of JPEGs + list files)
 
-CELEBA_LISTS = ("list_attr_celeba.txt", "identity_CelebA.txt", "list_bbox_celeba.txt",
-                "list_landmarks_align_celeba.txt", "list_eval_partition.txt")
+CELEBA_LISTS = (
+    "list_attr_celeba.txt",
+    "identity_CelebA.txt",
+    "list_bbox_celeba.txt",
+    "list_landmarks_align_celeba.txt",
+    "list_eval_partition.txt",
+)
 
 
 def write_celeba(root: Path, partitions: list[int]) -> Path:
@@ -220,18 +231,21 @@ def write_celeba(root: Path, partitions: list[int]) -> Path:
     for i, name in enumerate(names):
         img = np.zeros((218, 178, 3), dtype=np.uint8)
         top, left = (218 - 140) // 2, (178 - 140) // 2
-        img[top:top + 140, left:left + 140] = int(round(255 * (1 - i / 10)))
+        img[top : top + 140, left : left + 140] = int(round(255 * (1 - i / 10)))
         Image.fromarray(img).save(folder / "img_align_celeba" / name, quality=95)
     attrs = ["Smiling", "Young"]
-    (folder / "list_eval_partition.txt").write_text("".join(f"{n} {p}\n" for n, p in zip(names, partitions)))
+    (folder / "list_eval_partition.txt").write_text("".join(f"{n} {p}\n" for n, p in zip(names, partitions, strict=True)))
     (folder / "identity_CelebA.txt").write_text("".join(f"{n} {i + 1}\n" for i, n in enumerate(names)))
     (folder / "list_attr_celeba.txt").write_text(
-        f"{len(names)}\n{' '.join(attrs)}\n" + "".join(f"{n}  1 -1\n" for n in names))
+        f"{len(names)}\n{' '.join(attrs)}\n" + "".join(f"{n}  1 -1\n" for n in names)
+    )
     (folder / "list_bbox_celeba.txt").write_text(
-        f"{len(names)}\nimage_id x_1 y_1 width height\n" + "".join(f"{n} 1 2 3 4\n" for n in names))
+        f"{len(names)}\nimage_id x_1 y_1 width height\n" + "".join(f"{n} 1 2 3 4\n" for n in names)
+    )
     (folder / "list_landmarks_align_celeba.txt").write_text(
         f"{len(names)}\nlefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y"
-        " rightmouth_x rightmouth_y\n" + "".join(f"{n} " + " ".join(["1"] * 10) + "\n" for n in names))
+        " rightmouth_x rightmouth_y\n" + "".join(f"{n} " + " ".join(["1"] * 10) + "\n" for n in names)
+    )
     return folder
 
 
@@ -243,7 +257,7 @@ def test_celeba_centre_crop_140_resize_32_and_partition(tmp_path, monkeypatch):
     assert train.labels is None
     assert train.images.shape == (3, 3, 32, 32) and train.images.dtype == torch.float32
     # train holds images 0, 2, 4 (grey 1.0, 0.8, 0.6); the black border lies outside the 140 crop
-    for img, grey in zip(train.images, (1.0, 0.8, 0.6)):
+    for img, grey in zip(train.images, (1.0, 0.8, 0.6), strict=True):
         assert (img - grey).abs().max() < 0.03
     assert load_celeba(tmp_path, "test").images.shape == (2, 3, 32, 32)
     assert load_celeba(tmp_path, "all", limit=2).images.shape == (2, 3, 32, 32)

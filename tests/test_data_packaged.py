@@ -13,8 +13,9 @@ from repro.data.packaged import load_packaged, split_indices
 from repro.data.synthetic import synthetic_like
 
 
-@pytest.mark.parametrize("name,sizes,shape", [("mnist5000", (4000, 500, 500), (1, 28, 28)),
-                                              ("digits", (1438, 179, 180), (1, 8, 8))])
+@pytest.mark.parametrize(
+    "name,sizes,shape", [("mnist5000", (4000, 500, 500), (1, 28, 28)), ("digits", (1438, 179, 180), (1, 8, 8))]
+)
 def test_packaged_splits_are_stratified_disjoint_and_fixed(name, sizes, shape):
     parts = {s: load_packaged(name, s) for s in ("train", "valid", "test")}
     assert tuple(len(p.labels) for p in parts.values()) == sizes

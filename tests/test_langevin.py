@@ -132,8 +132,9 @@ def test_inpainting_resets_known_pixels_and_samples_the_conditional():
     mask = torch.tensor([True, False])
     last_level_start = (len(sigmas) - 1) * (steps + 1)
     noise = Recorder(keep=last_level_start)
-    x = annealed_langevin_inpaint(exact, torch.rand(n, 2), sigmas, known=known, mask=mask, n_steps=steps, eps=eps,
-                                  convention="paper", noise=noise)
+    x = annealed_langevin_inpaint(
+        exact, torch.rand(n, 2), sigmas, known=known, mask=mask, n_steps=steps, eps=eps, convention="paper", noise=noise
+    )
     assert noise.calls == len(sigmas) * (steps + 1)  # one draw for the known pixels per level, one per step
     last_level_target = noise.kept
     torch.testing.assert_close(x[:, 0], c + sigmas[-1] * last_level_target[:, 0], rtol=0, atol=1e-6)

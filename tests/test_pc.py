@@ -101,12 +101,12 @@ def test_nfe_and_mixture_weights_with_exact_score(dim: int, norms: str) -> None:
     score = CountingScore(gmm.score)
     g = torch.Generator().manual_seed(5)
     n_steps = 100
-    x = 10.0 * torch.randn(4000, dim, generator=g, dtype=torch.float64)
+    x = 10.0 * torch.randn(2000, dim, generator=g, dtype=torch.float64)
     out = pc_sampler(score, x, append_zero(geometric_sigmas(n_steps, 10.0, 0.01)), norms=norms,
                      noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype))
     assert score.nfe == n_steps * 2
     frac = float((out[:, 0] < 0).double().mean())
-    assert frac == pytest.approx(0.2, abs=0.03)  # binomial std ≈ 0.006, plus discretisation bias
+    assert frac == pytest.approx(0.2, abs=0.03)  # binomial std ≈ 0.009, plus discretisation bias
     assert float(out[out[:, 0] > 0, 1].std()) == pytest.approx(0.1, rel=0.15)
 
 

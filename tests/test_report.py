@@ -10,16 +10,16 @@ import tempfile
 import time
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import yaml
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-
-from repro.report import build_report  # noqa: E402
-from repro.report.data import RESULT_COLUMNS  # noqa: E402
+from repro.report import build_figures, build_report
+from repro.report.data import RESULT_COLUMNS, load_claims, load_results, load_runs
+from repro.report.plots import claims_frame, plottable
+from repro.report.summary import build_rows
 
 CLAIMS = {
     "ncsn": [
@@ -226,12 +226,10 @@ RESULTS = {
         ),
     ],
     "dlg_gmm.csv": [
-        _row("dlg", "gmm", tier="smoke", setting=f"integrator=kar1;nfe={n}", metric="mmd", value=str(0.1 / n))
+        _row("dlg", "gmm", tier="smoke", setting=f"nfe={n}", metric="mmd", value=str(0.1 / n), verdict="smoke")
         for n in (10, 20, 40)
     ],
 }
-for _rows in RESULTS["dlg_gmm.csv"]:
-    _rows["verdict"] = "smoke"
 
 STAGES = {
     "ncsn/gmm": ("sample", "evaluate"),
@@ -242,7 +240,7 @@ STAGES = {
 }
 # tier, paper, experiment -> stage seconds, figures
 RUNS = {
-    ("cpu", "ncsn", "gmm"): ({"sample": 3.0, "evaluate": 1.25}, ["samples", "weights"]),
+    ("cpu", "ncsn", "gmm"): ({"sample": 3.0, "evaluate": 1.25}, ["samples", "mode weights"]),
     ("cpu", "ncsn", "cifar10"): ({"train": 900.0, "select": 30.0, "sample": 120.0, "evaluate": 45.5}, ["grid"]),
     ("cpu", "sohl", "swissroll"): ({"train": 60.0, "evaluate": 2.0}, ["trajectory"]),
     ("smoke", "dlg", "gmm"): ({"sample": 0.5, "evaluate": 0.25}, []),
@@ -372,12 +370,12 @@ def test_every_figure_is_included_and_no_reference_is_broken(built):
     assert refs.scripts == 0 and refs.links == [], "the page must be static and self-contained"
     assert all(not s.startswith(("http:", "https:", "//", "/")) for s in refs.imgs + refs.hrefs)
     for src in refs.imgs:
-        assert (out / src).is_file(), f"broken image {src}"
+        assert (out / unquote(src)).is_file(), f"broken image {src}"
     for href in refs.hrefs:
         if href.startswith("#"):
             assert href[1:] in refs.ids, f"broken anchor {href}"
         else:
-            assert (out / href).is_file(), f"broken link {href}"
+            assert (out / unquote(href)).is_file(), f"broken link {href}"
     assert len(refs.ids) == len(set(refs.ids)), "duplicate element ids"
     expected = set()
     for index_json in runs.glob("*/*/*/figures/index.json"):
@@ -386,7 +384,7 @@ def test_every_figure_is_included_and_no_reference_is_broken(built):
             rel = f"figures/{tier}/{paper}/{exp}/{entry['file']}"
             expected.add(rel)
             assert (out / rel).read_bytes() == (index_json.parent / entry["file"]).read_bytes()
-    assert len(expected) == 4 and expected <= set(refs.imgs)
+    assert len(expected) == 4 and expected <= {unquote(s) for s in refs.imgs}
     # the report's own seaborn figures: claims for papers with comparable numeric rows, timing for all
     own = {s for s in refs.imgs if s.startswith("figures/report/")}
     assert own == {
@@ -410,7 +408,7 @@ def test_readme_lists_every_claim_and_resolves_images(built):
     targets = re.findall(r"\]\(([^)]+)\)", text)
     assert "figures/report/ncsn_claims.png" in targets
     for target in targets:
-        assert (index.parent / target).is_file(), f"README links to missing {target}"
+        assert (index.parent / unquote(target)).is_file(), f"README links to missing {target}"
 
 
 def test_timing_and_provenance(built):
@@ -442,19 +440,19 @@ def test_rebuild_removes_stale_figures_and_lists_missing_ones(tmp_path):
     (out / "captions").mkdir(parents=True)
     (out / "captions" / "keep.rst").write_text("not ours to delete")
     build_report(results, runs, out, papers_root=papers, stages=STAGES)
-    old = out / "figures/cpu/ncsn/gmm/weights.png"
+    old = out / "figures/cpu/ncsn/gmm/mode weights.png"
     assert old.is_file()
-    # the weights figure disappears from its index; the samples figure's PNG goes missing
+    # the mode-weights figure disappears from its index; the samples figure's PNG goes missing
     fig_dir = runs / "cpu/ncsn/gmm/figures"
     index = json.loads((fig_dir / "index.json").read_text())
-    (fig_dir / "index.json").write_text(json.dumps([e for e in index if e["name"] != "weights"]))
+    (fig_dir / "index.json").write_text(json.dumps([e for e in index if e["name"] != "mode weights"]))
     (fig_dir / "samples.png").unlink()
     html = build_report(results, runs, out, papers_root=papers, stages=STAGES).read_text()
     assert not old.exists()
     assert (out / "captions" / "keep.rst").is_file()
     assert "Problems found" in html and "samples.png, which does not exist" in html
     refs = _parse(html)
-    assert all((out / s).is_file() for s in refs.imgs)
+    assert all((out / unquote(s)).is_file() for s in refs.imgs)
 
 
 @pytest.mark.parametrize(
@@ -487,20 +485,16 @@ def test_bad_header_and_bad_figure_index_are_named(tmp_path):
         build_report(results, runs, tmp_path / "report", papers_root=papers, stages=STAGES)
 
 
-def test_smoke_only_rows_draw_no_claims_figure(tmp_path):
-    """Smoke and not-comparable rows are never plotted against a claim."""
-    from repro.report.plots import plottable
-    from repro.report.summary import build_rows
-
+def test_only_comparable_numeric_claims_are_plotted(tmp_path):
+    """Smoke, not-comparable and unmeasured rows are never drawn against a claim."""
     results, runs, papers = make_inputs(tmp_path)
-    from repro.report.data import load_claims, load_results, load_runs
-
     rows = build_rows(load_results(results), load_claims(papers), load_runs(runs))
-    assert sorted(r.claim_id for r in plottable(rows)) == [
-        "ncsn.fig3.annealed",
-        "ncsn.fig3.plain",
-        "sohl.table1.swissroll",
-    ]
+    frame = claims_frame(plottable(rows))
+    assert list(frame["claim"]) == ["sohl.table1.swissroll", "ncsn.fig3.annealed", "ncsn.fig3.plain"]
+    # (4.91 - 6.45) / 6.45 = -23.88 %, stderr 0.08 / 6.45 = 1.24 %, accepted band ± 0.5 / 6.45 = 7.75 %
+    assert frame["delta_pct"].iloc[0] == pytest.approx(-23.876, abs=1e-3)
+    assert frame["err_pct"].iloc[0] == pytest.approx(1.2403, abs=1e-4)
+    assert frame["tol_pct"].iloc[0] == pytest.approx(7.7519, abs=1e-4)
 
 
 # ---- end to end in a real browser ----------------------------------------------------------------------------
@@ -605,8 +599,6 @@ def test_snakemake_captions_render_as_restructured_text():
 
 
 def test_build_figures_draws_only_the_cross_paper_figures(tmp_path):
-    from repro.report import build_figures
-
     results, runs, papers = make_inputs(tmp_path)
     folder = build_figures(results, runs, tmp_path / "report", papers_root=papers)
     assert sorted(p.name for p in folder.iterdir()) == [

@@ -193,7 +193,7 @@ def test_subspace_sampler_matches_exact_law_and_counts_evaluations() -> None:
     full = CountingScore(law.score)
     sub = CountingScore(subspace_score(law.subspace_mixture(1), (1, 4, 4)))
     g = gen(11)
-    n, steps, n_sub = 3000, 60, 40
+    n, steps, n_sub = 1500, 40, 26
     sigmas = append_zero(geometric_sigmas(steps, 20.0, 0.01))
     y = 20.0 * torch.randn(n, 1, 4, 4, generator=g, dtype=torch.float64)
     x = subspace_sample(full, sub, y, sigmas, n_sub=n_sub, levels=1, sigma_perp=law.orth_std,

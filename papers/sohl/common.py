@@ -30,7 +30,8 @@ def vector_body(cfg: dict[str, Any], d: int, x_train: torch.Tensor, gen: torch.G
 def gaussian_vector_model(cfg: dict[str, Any], x_train: torch.Tensor, seed: int) -> GaussianDiffusion:
     gen = torch.Generator().manual_seed(seed)
     d = x_train.shape[1]
-    net = VectorReverseNet(vector_body(cfg, d, x_train, gen), d, cfg["T"], 2, cfg["readout"], cfg.get("n_bumps", 10))
+    net = VectorReverseNet(vector_body(cfg, d, x_train, gen), d, cfg["T"], 2, cfg["readout"], cfg.get("n_bumps", 10),
+                           cfg.get("bump_axis", "linear"))
     return GaussianDiffusion(net, Schedule(cfg["T"], cfg["beta1"], cfg["learned_beta"]), cfg["mean_param"])
 
 
@@ -50,11 +51,11 @@ def fit(run: Run, model: nn.Module, x_train: torch.Tensor, cfg: dict[str, Any], 
 
 
 @torch.no_grad()
-def per_example_bound(model: nn.Module, x: torch.Tensor, batch_size: int, seed: int) -> torch.Tensor:
-    """K(x0) in nats for every example: exact sum over t = 2..T, one x_t draw per (example, t)."""
+def per_example_bound(model: nn.Module, x: torch.Tensor, batch_size: int, seed: int, **kw) -> torch.Tensor:
+    """K(x0) in nats for every example (by default the exact sum over t = 2..T, one x_t draw per (example, t))."""
     torch.manual_seed(seed)
     model.eval()
-    return torch.cat([model.bound(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+    return torch.cat([model.bound(x[i:i + batch_size], **kw).cpu() for i in range(0, len(x), batch_size)])
 
 
 def mean_se(v: torch.Tensor) -> tuple[float, float]:

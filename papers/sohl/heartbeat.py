@@ -24,7 +24,7 @@ from repro.train import load_trained  # noqa: E402
 
 def build(cfg: dict) -> BinomialDiffusion:
     net = VectorReverseNet(MLP(cfg["length"], cfg["hidden"], "sigmoid"), cfg["length"], cfg["T"], 1, cfg["readout"],
-                           cfg.get("n_bumps", 10))
+                           cfg.get("n_bumps", 10), cfg.get("bump_axis", "linear"))
     return BinomialDiffusion(net, cfg["T"], cfg["p"])
 
 

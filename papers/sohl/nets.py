@@ -14,11 +14,20 @@ from torch import nn
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "softplus": nn.Softplus, "relu": nn.ReLU}
 
 
-def bump_matrix(T: int, J: int) -> torch.Tensor:
-    """[T, J] normalised Gaussian bumps g_j(t): centres evenly spaced on t rescaled to [-1, 1], width half the spacing."""
+def bump_matrix(T: int, J: int, axis: str = "linear") -> torch.Tensor:
+    """[T, J] normalised Gaussian bumps g_j(t), centres evenly spaced on a time axis rescaled to [-1, 1].
+
+    axis 'linear': t itself (the reference code); 'logit': log(t / (T - t + 1)), dense near both ends, where the
+    binomial schedule beta_t = 1/(T-t+1) and the reverse kernels change fastest. Width: half the spacing.
+    """
     if J < 2:
         raise ValueError(f"need at least 2 bumps, got J={J}")
-    s = torch.linspace(-1.0, 1.0, T, dtype=torch.float64)[:, None]
+    t = torch.arange(1, T + 1, dtype=torch.float64)
+    if axis == "logit":
+        t = torch.log(t / (T - t + 1))
+    elif axis != "linear":
+        raise ValueError(f"bump axis must be 'linear' or 'logit', got {axis!r}")
+    s = (2 * (t - t.min()) / (t.max() - t.min()) - 1)[:, None]
     centres = torch.linspace(-1.0, 1.0, J, dtype=torch.float64)[None, :]
     width = 0.5 * (2.0 / (J - 1))
     return torch.softmax(-((s - centres) ** 2) / (2 * width**2), dim=1).float()
@@ -31,7 +40,8 @@ class TimeReadout(nn.Module):
     Gaussian bumps in t (the paper's image models), so every step learns from every minibatch.
     """
 
-    def __init__(self, n_in: int, n_out: int, T: int, kind: str = "bumps", n_bumps: int = 10) -> None:
+    def __init__(self, n_in: int, n_out: int, T: int, kind: str = "bumps", n_bumps: int = 10,
+                 axis: str = "linear") -> None:
         super().__init__()
         if kind not in ("bumps", "per_step"):
             raise ValueError(f"readout kind must be 'bumps' or 'per_step', got {kind!r}")
@@ -40,7 +50,7 @@ class TimeReadout(nn.Module):
         self.weight = nn.Parameter(torch.zeros(J, n_in, n_out))
         self.bias = nn.Parameter(torch.zeros(J, n_out))
         if kind == "bumps":
-            self.register_buffer("g", bump_matrix(T, n_bumps), persistent=False)
+            self.register_buffer("g", bump_matrix(T, n_bumps, axis), persistent=False)
 
     def forward(self, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """h: [B, M, n_in] (M positions sharing one t per sample) -> [B, M, n_out]."""
@@ -82,10 +92,11 @@ class NormalisedRBF(nn.Module):
 class VectorReverseNet(nn.Module):
     """(z_mu, z_sigma) or Bernoulli logits for d-dim vectors: shared body, time readout of 2d (or d) values."""
 
-    def __init__(self, body: nn.Module, d: int, T: int, n_heads: int, readout: str, n_bumps: int = 10) -> None:
+    def __init__(self, body: nn.Module, d: int, T: int, n_heads: int, readout: str, n_bumps: int = 10,
+                 axis: str = "linear") -> None:
         super().__init__()
         self.body, self.d, self.n_heads = body, d, n_heads
-        self.readout = TimeReadout(body.n_out, n_heads * d, T, readout, n_bumps)
+        self.readout = TimeReadout(body.n_out, n_heads * d, T, readout, n_bumps, axis)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
         z = self.readout(self.body(x)[:, None, :], t)[:, 0]

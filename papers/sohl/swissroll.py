@@ -68,6 +68,7 @@ def evaluate(run: Run) -> None:
     sweep_figure(run, sorted(sweep))
 
 
+@torch.no_grad()
 def trajectory_figure(run: Run, model: GaussianDiffusion, x_test: torch.Tensor, label: str) -> None:
     """Fig. 1 analogue: forward diffusion of data (top) and reverse diffusion of samples (bottom) at t = 0, T/2, T."""
     T = model.T

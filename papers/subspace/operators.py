@@ -40,7 +40,8 @@ def up(y: torch.Tensor, levels: int = 1) -> torch.Tensor:
         raise ValueError(f"levels must be >= 0, got {levels}")
     x = y
     for _ in range(levels):
-        x = x.repeat_interleave(2, dim=-1).repeat_interleave(2, dim=-2) / 2
+        *lead, h, w = x.shape
+        x = (x[..., :, None, :, None] / 2).expand(*lead, h, 2, w, 2).reshape(*lead, 2 * h, 2 * w)
     return x
 
 

@@ -61,8 +61,8 @@ class SubspaceMixture:
         va, vb = self.sub_std**2 + s2, self.orth_std**2 + s2  # [B, 1]
         ys = down(xd, self.levels).flatten(1)
         xo = orthogonal(xd, self.levels).flatten(1)
-        da = torch.cdist(ys, self.sub_means.flatten(1)).square()  # [B, M]
-        db = torch.cdist(xo, self.orth_means.flatten(1)).square()
+        da = (ys[:, None] - self.sub_means.flatten(1)[None]).square().sum(-1)  # [B, M]
+        db = (xo[:, None] - self.orth_means.flatten(1)[None]).square().sum(-1)
         resp = torch.softmax(torch.log(self.weights) - 0.5 * da / va - 0.5 * db / vb, dim=-1)
         sub = up(((resp @ self.sub_means.flatten(1) - ys) / va).reshape(-1, *self.sub_means.shape[1:]), self.levels)
         orth = ((resp @ self.orth_means.flatten(1) - xo) / vb).reshape(x.shape)

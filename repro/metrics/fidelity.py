@@ -116,6 +116,7 @@ def fidelity_metrics(
     batch_size: int = 100,
     isc_splits: int = 10,
     kid_subset_size: int = 1000,
+    kid_subsets: int = 100,
     seed: int = 2020,
 ) -> list[dict]:
     """IS / FID / KID of uint8 `samples` (N,H,W,C) as partial metric rows (metric, value, stderr, unit, n_samples).
@@ -139,7 +140,7 @@ def fidelity_metrics(
     if reference is not None and needs_ref:
         kwargs.update(input2=LazyImages(reference.load, reference.n), input2_cache_name=reference.cache_name)
     if "kid" in metrics:
-        kwargs["kid_subset_size"] = min(kid_subset_size, n, reference.n)
+        kwargs.update(kid_subset_size=min(kid_subset_size, n, reference.n), kid_subsets=kid_subsets)
     cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
     out = torch_fidelity.calculate_metrics(
         input1=inputs,

@@ -25,10 +25,13 @@ PREFIX = "module."
 def read_official(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return (model_state_dict with `module.` keys, optimizer_state_dict) from an official checkpoint file."""
     obj = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(obj, (list, tuple)) or len(obj) != 2 or not isinstance(obj[0], Mapping):
+    ok = isinstance(obj, (list, tuple)) and len(obj) == 2 and all(isinstance(o, Mapping) for o in obj)
+    if not ok:
         kind = type(obj).__name__ + (f" of length {len(obj)}" if isinstance(obj, (list, tuple)) else "")
-        raise ValueError(f"{path}: expected the official NCSN list [model_state_dict, optimizer_state_dict], got {kind}")
-    return dict(obj[0]), dict(obj[1]) if isinstance(obj[1], Mapping) else {}
+        raise ValueError(
+            f"{path}: expected the official NCSN list [model_state_dict, optimizer_state_dict], got {kind}"
+        )
+    return dict(obj[0]), dict(obj[1])
 
 
 def strip_prefix(state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from repro import atomic
-from repro.registry import PROJECT_ROOT
+from repro.registry import PAPERS, PROJECT_ROOT, experiments
 from repro.report import page, plots, readme
 from repro.report.data import RunDir, load_claims, load_results, load_runs
 from repro.report.model import ReportModel, ShownFigure, progress_rows
@@ -24,8 +24,6 @@ def registered_stages(warnings: list[str]) -> dict[str, tuple[str, ...]]:
 
     A paper whose registration fails to import is reported as a problem on the page instead of stopping the report.
     """
-    from repro.registry import PAPERS, experiments
-
     stages: dict[str, tuple[str, ...]] = {}
     for paper in PAPERS:
         try:

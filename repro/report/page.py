@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from repro.report import fmt
-from repro.report.data import VERDICTS
+from repro.report.data import VERDICTS, stage_rank
 from repro.report.model import Progress, ReportModel, ShownFigure
+from repro.report.provenance import recorded_versions
 from repro.report.summary import Row, claim_rows, verdict_counts
 
 STYLE = (Path(__file__).with_name("style.css")).read_text()
@@ -17,6 +19,10 @@ COLLAPSE_AFTER = 15  # measurement tables longer than this start folded
 
 def anchor(*parts: str) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9_]+", "_", p) for p in parts)
+
+
+def claim_anchor(row: Row) -> str:
+    return anchor("claim", row.claim_id, row.tier, row.dataset, row.metric, row.setting)
 
 
 def badge(verdict: str) -> str:
@@ -45,8 +51,9 @@ def clip(text: str, limit: int = 90) -> str:
 
 def _figure(fig: ShownFigure, wide: bool = False) -> str:
     where = f' <span class="muted">({escape(fig.experiment)}, {escape(fig.tier)} tier)</span>' if fig.tier else ""
+    src = escape(quote(fig.src))
     return (
-        f'<figure{" class=wide" if wide else ""}><img src="{escape(fig.src)}" alt="{escape(fig.title)}">'
+        f'<figure{" class=wide" if wide else ""}><a href="{src}"><img src="{src}" alt="{escape(fig.title)}"></a>'
         f"<figcaption><b>{escape(fig.title)}</b>{where}<br>{escape(fig.caption)}</figcaption></figure>"
     )
 
@@ -67,7 +74,7 @@ def _summary_row(row: Row, experiments: set[str]) -> str:
     prov_html = f'<br><span class="muted">{escape(prov)}</span>' if prov else ""
     confidence = f'<div class="muted">{clip(row.confidence, 60)}</div>' if row.confidence else ""
     return (
-        f'<tr class="claim" id="{anchor("claim", row.claim_id, row.tier, row.setting)}">'
+        f'<tr class="claim" id="{claim_anchor(row)}">'
         f"{_claim_cell(row, experiments)}"
         f"<td>{clip(row.source or fmt.MISSING, 60)}{confidence}</td>"
         f'<td class="num">{escape(fmt.claimed(row))}</td>'
@@ -146,7 +153,7 @@ def glance_section(model: ReportModel) -> str:
     return (
         '<section id="glance"><h2>At a glance</h2>'
         f'<div class="cards">{cards}</div>'
-        f"{_table(['Paper', *VERDICTS, 'claims'], body, 'counts', fit=True)}"
+        f"{_table(['Paper', *VERDICTS, 'claim rows'], body, 'counts', fit=True)}"
         f"<h4>Tiers in this report</h4><ul>{tiers or '<li>none</li>'}</ul>{smoke}</section>"
     )
 
@@ -169,11 +176,7 @@ MEASURE_HEAD = [
 
 
 def _measure_row(row: Row) -> str:
-    claim = (
-        f'<a href="#{anchor("claim", row.claim_id, row.tier, row.setting)}"><code>{escape(row.claim_id)}</code></a>'
-        if row.claim_id
-        else ""
-    )
+    claim = f'<a href="#{claim_anchor(row)}"><code>{escape(row.claim_id)}</code></a>' if row.claim_id else ""
     synth = ' <span class="muted">(synthetic data)</span>' if row.synthetic else ""
     return (
         f"<tr><td>{escape(row.dataset)}</td><td>{_code(row.setting)}</td><td>{escape(row.metric)}</td>"
@@ -242,8 +245,6 @@ def _progress_row(p: Progress, stage_names: list[str]) -> str:
 
 
 def timing_section(model: ReportModel) -> str:
-    from repro.report.data import stage_rank
-
     names = sorted({s for p in model.progress for s in (*p.stages, *p.expected)}, key=stage_rank)
     head = ["Tier", "Experiment", *names, "Sum of stages", "CSV wall_seconds", "Status", "Last stage finished"]
     total = sum(p.wall or 0.0 for p in model.progress)
@@ -271,8 +272,6 @@ def _versions_row(versions: dict[str, str]) -> str:
 
 
 def provenance_section(model: ReportModel) -> str:
-    from repro.report.provenance import recorded_versions
-
     body = []
     for run in model.runs:
         rows = [
@@ -303,7 +302,7 @@ def provenance_section(model: ReportModel) -> str:
         "Wall (metrics.json)",
         "Versions recorded by the run",
     ]
-    files = "".join(f'<li><a href="{escape(f)}">{escape(f)}</a></li>' for f in model.data_files)
+    files = "".join(f'<li><a href="{escape(quote(f))}">{escape(f)}</a></li>' for f in model.data_files)
     return (
         '<section id="provenance"><h2>Provenance</h2>'
         '<p class="lead">What each run recorded in its <code>metrics.json</code>; every number in the tables '

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from repro.report import fmt
 from repro.report.data import VERDICTS
 from repro.report.model import ReportModel, ShownFigure
@@ -21,7 +23,8 @@ def table(head: list[str], rows: list[list[str]]) -> str:
 
 def image(fig: ShownFigure) -> str:
     where = f" ({fig.experiment}, {fig.tier} tier)" if fig.tier else ""
-    return f"![{fig.title}]({fig.src})\n\n*{fig.title}{where}.* {fig.caption}".rstrip()
+    alt = fig.title.replace("[", "(").replace("]", ")")
+    return f"![{alt}]({quote(fig.src)})\n\n*{fig.title}{where}.* {fig.caption}".rstrip()
 
 
 def render(model: ReportModel, title: str) -> str:
@@ -121,7 +124,7 @@ def render(model: ReportModel, title: str) -> str:
         "",
         table(["Item", "Value"], [[k, v] for k, v in {**model.build, **model.versions}.items()]),
         "",
-        "Results files: " + (", ".join(f"[{f}]({f})" for f in model.data_files) or "none"),
+        "Results files: " + (", ".join(f"[{f}]({quote(f)})" for f in model.data_files) or "none"),
         "",
     ]
     return "\n".join(out)

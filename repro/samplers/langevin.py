@@ -42,8 +42,17 @@ def step_sizes(sigmas: Sequence[float], eps: float, convention: str = "code") ->
     return pairs
 
 
-def _run(score: Score, x: torch.Tensor, sigmas: Sequence[float], n_steps: int, eps: float, convention: str,
-         noise: Noise, known: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+def _run(
+    score: Score,
+    x: torch.Tensor,
+    sigmas: Sequence[float],
+    n_steps: int,
+    eps: float,
+    convention: str,
+    noise: Noise,
+    known: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The shared loop; with `known`/`mask` the known pixels are reset to a per-level noisy copy (Alg. 2)."""
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
@@ -61,23 +70,48 @@ def _run(score: Score, x: torch.Tensor, sigmas: Sequence[float], n_steps: int, e
 
 
 @torch.no_grad()
-def annealed_langevin(score: Score, x: torch.Tensor, sigmas: Sequence[float], *, n_steps: int = 100,
-                      eps: float = 2e-5, convention: str = "code", noise: Noise = torch.randn_like) -> torch.Tensor:
+def annealed_langevin(
+    score: Score,
+    x: torch.Tensor,
+    sigmas: Sequence[float],
+    *,
+    n_steps: int = 100,
+    eps: float = 2e-5,
+    convention: str = "code",
+    noise: Noise = torch.randn_like,
+) -> torch.Tensor:
     """Alg. 1: `n_steps` Langevin steps at each level, largest sigma first, step scaled by (sigma_i/sigma_L)^2."""
     return _run(score, x, sigmas, n_steps, eps, convention, noise, None)
 
 
 @torch.no_grad()
-def langevin(score: Score, x: torch.Tensor, sigma: float, *, n_steps: int = 1000, eps: float = 2e-5,
-             convention: str = "code", noise: Noise = torch.randn_like) -> torch.Tensor:
+def langevin(
+    score: Score,
+    x: torch.Tensor,
+    sigma: float,
+    *,
+    n_steps: int = 1000,
+    eps: float = 2e-5,
+    convention: str = "code",
+    noise: Noise = torch.randn_like,
+) -> torch.Tensor:
     """Plain Langevin dynamics at one noise level (the paper's single-sigma baseline and Fig. 3b)."""
     return _run(score, x, [sigma], n_steps, eps, convention, noise, None)
 
 
 @torch.no_grad()
-def annealed_langevin_inpaint(score: Score, x: torch.Tensor, sigmas: Sequence[float], *, known: torch.Tensor,
-                              mask: torch.Tensor, n_steps: int = 100, eps: float = 2e-5, convention: str = "code",
-                              noise: Noise = torch.randn_like) -> torch.Tensor:
+def annealed_langevin_inpaint(
+    score: Score,
+    x: torch.Tensor,
+    sigmas: Sequence[float],
+    *,
+    known: torch.Tensor,
+    mask: torch.Tensor,
+    n_steps: int = 100,
+    eps: float = 2e-5,
+    convention: str = "code",
+    noise: Noise = torch.randn_like,
+) -> torch.Tensor:
     """Alg. 2: at each level draw y = known + sigma_i z once; after every step put y on the known pixels.
 
     `mask` is 1 on known pixels (broadcastable to `x`); `known` holds the observed image (shape of `x`).

@@ -1,0 +1,211 @@
+"""Training-loop overhead: `repro.train.train` ÷ a bare loop doing the same math (target ≤ 1.05).
+
+The bare loop calls the same `batches(step)` and `loss_fn`, then zero_grad, backward, clipping, optimizer step and
+EMA update when the config has them: the ratio is the cost of our loop's machinery (warm-up lr, the loss kept on
+the device and read once per log interval, progress, the log file). The final checkpoint is timed on its own and
+subtracted (it is written once per `ckpt_every` steps; its time is in the note). Models are each paper's own at
+CPU size. With `--gpu`: NCSN CIFAR-10 training it/s (RefineNet ngf 128, batch 128) per speed option (needs CUDA).
+
+    python -m bench.train_step [--gpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench import Result, device, emit, sync
+from repro import checkpoint
+from repro.data.batches import TensorBatches
+from repro.run import Run
+from repro.train import EMA, TrainConfig, _to_device, make_optimizer, train
+
+SOURCE = "bench.train_step"
+
+
+@dataclass
+class Case:
+    name: str
+    model: nn.Module
+    loss_fn: Callable[[nn.Module, Any], torch.Tensor]
+    batches: Callable[[int], Any]
+    cfg: TrainConfig
+
+
+def cases(steps: int) -> list[Case]:
+    """Each paper's model at a CPU size, with the loss and the training options its experiments use."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(256, 3, 16, 16, generator=gen)
+    digits = torch.rand(256, 1, 28, 28, generator=gen)
+    out = []
+    builders = [_ncsn, _dlg_score, _dlg_classifier, _subspace_ncsnpp, _sohl]
+    for build in builders:
+        try:
+            out.append(build(steps, images, digits))
+        except ImportError as err:  # a paper module still being written: say so, measure the others
+            print(f"bench.train_step: {build.__name__[1:]} skipped ({err})")
+    return out
+
+
+def _ncsn(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
+    from repro.data.augment import image_transform
+    from repro.losses import dsm_loss
+    from repro.nets.refinenet import CondRefineNetDilated
+    from repro.sde import geometric_sigmas
+
+    sigmas = geometric_sigmas(10, 1.0, 0.01).float()
+    return Case("ncsn RefineNet (ngf 16, 3x16x16, batch 16)", CondRefineNetDilated(3, 16, 10),
+                lambda m, x: dsm_loss(m, x, sigmas),
+                TensorBatches(images, 16, transform=image_transform(dequant=True, flip=True)),
+                TrainConfig(steps=steps, lr=1e-3, batch_size=16, ckpt_every=steps))
+
+
+def _dlg_score(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
+    from papers.dlg.nets import TinyScoreNet, ve_dsm_loss
+
+    return Case("dlg TinyScoreNet (width 32, 1x28x28, batch 64)", TinyScoreNet(1, 32), ve_dsm_loss(0.01, 50.0),
+                TensorBatches(digits, 64), TrainConfig(steps=steps, lr=1e-3, batch_size=64, ema_decay=0.999,
+                                                       grad_clip=1.0, ckpt_every=steps))
+
+
+def _dlg_classifier(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
+    from papers.dlg.classifier import SimpleCNN, level_loss
+    from repro.sde import dlg_level_grid
+
+    return Case("dlg level classifier SimpleCNN (1x28x28, batch 64)", SimpleCNN(100, channels=1, image_size=28),
+                level_loss(dlg_level_grid(k=100).float()), TensorBatches(digits, 64),
+                TrainConfig(steps=steps, lr=1e-3, batch_size=64, grad_clip=1.0, ckpt_every=steps))
+
+
+def _subspace_ncsnpp(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
+    from papers.dlg.nets import ve_dsm_loss
+    from repro.nets.ncsnpp import NCSNpp, NCSNppConfig
+
+    cfg = NCSNppConfig(nf=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), image_size=16)
+    return Case("subspace NCSN++ (nf 16, 3x16x16, batch 8)", NCSNpp(cfg), ve_dsm_loss(0.01, 50.0),
+                TensorBatches(images, 8), TrainConfig(steps=steps, lr=2e-4, batch_size=8, ema_decay=0.999,
+                                                      grad_clip=1.0, warmup=5000, ckpt_every=steps))
+
+
+def _sohl(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
+    from papers.sohl.common import gaussian_vector_model
+
+    x = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
+    cfg = {"net": "mlp", "hidden": [64, 64], "activation": "tanh", "T": 40, "beta1": 0.001, "learned_beta": True,
+           "mean_param": "forward", "readout": "per_step", "rbf_units": 16}
+    return Case("sohl swiss-roll MLP (T 40, batch 500)", gaussian_vector_model(cfg, x, 0), lambda m, b: m.loss(b),
+                TensorBatches(x, 500), TrainConfig(steps=steps, lr=1e-2, batch_size=500, ema_decay=0.995,
+                                                   ckpt_every=steps))
+
+
+def bare_loop(model: nn.Module, case: Case, dev: torch.device) -> None:
+    """forward + backward + step (+ clip, + EMA when configured) on the same batches: nothing else."""
+    cfg = case.cfg
+    model.to(dev).train()
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
+    for step in range(cfg.steps):
+        loss = case.loss_fn(model, _to_device(case.batches(step), dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        if ema is not None:
+            ema.update(model)
+
+
+def overhead(case: Case, dev: torch.device, repeats: int) -> Result:
+    """Alternate bare and full runs (after one warm-up of each) and compare medians."""
+    bare, full, ckpt = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats + 1):
+            torch.manual_seed(0)
+            model = copy.deepcopy(case.model)
+            t0 = time.perf_counter()
+            bare_loop(model, case, dev)
+            sync(dev)
+            t_bare = time.perf_counter() - t0
+            run = Run("bench", f"r{i}", "smoke", {"seed": 0}, runs_root=Path(tmp))
+            model = copy.deepcopy(case.model)
+            t0 = time.perf_counter()
+            train(run, model, case.loss_fn, case.batches, case.cfg)
+            sync(dev)
+            t_full = time.perf_counter() - t0
+            state = checkpoint.load(run.root / "checkpoints" / "model.pt")
+            t0 = time.perf_counter()
+            checkpoint.save(run.root / "checkpoints" / "again.pt", state)  # the same payload, timed on its own
+            t_ckpt = time.perf_counter() - t0
+            if i:  # the first pair warms up allocators and caches
+                bare.append(t_bare)
+                full.append(t_full)
+                ckpt.append(t_ckpt)
+    b, f, c = statistics.median(bare), statistics.median(full), statistics.median(ckpt)
+    steps = case.cfg.steps
+    return Result("train", case.name, "train() / bare loop (checkpoint excluded)", (f - c) / b, "ratio",
+                  f"bare {b / steps * 1e3:.3g} ms/step, train {f / steps * 1e3:.3g} ms/step over {steps} steps, "
+                  f"checkpoint {c * 1e3:.3g} ms, {repeats} repeats, {dev.type}")
+
+
+def gpu_results(steps: int = 60) -> list[Result]:
+    """NCSN CIFAR-10 training it/s (RefineNet ngf 128, batch 128, 32x32) per speed option."""
+    from repro.losses import dsm_loss
+    from repro.nets.refinenet import CondRefineNetDilated
+    from repro.sde import geometric_sigmas
+
+    dev = device()
+    if dev.type != "cuda":
+        return [Result("gpu", "ncsn_cifar10_training", "it/s", float("nan"), "it/s", "needs a CUDA device")]
+    sigmas = geometric_sigmas(10, 1.0, 0.01).float().to(dev)
+    data = torch.rand(1024, 3, 32, 32)
+    variants = {"fp32": {}, "tf32": {"tf32": True}, "tf32+channels_last": {"tf32": True, "channels_last": True},
+                "bf16+tf32+channels_last": {"bf16": True, "tf32": True, "channels_last": True},
+                "bf16+tf32+channels_last+compile": {"bf16": True, "tf32": True, "channels_last": True,
+                                                    "compile": True}}
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, options in variants.items():
+            torch.manual_seed(0)
+            model = CondRefineNetDilated(3, 128, 10)
+            cfg = TrainConfig(steps=steps, lr=1e-3, batch_size=128, ckpt_every=10 * steps, log_every=steps // 3,
+                              **options)
+            warm = Run("bench", f"warm_{len(out)}", "paper", {"seed": 0}, runs_root=Path(tmp))
+            train(warm, copy.deepcopy(model), lambda m, x: dsm_loss(m, x, sigmas), TensorBatches(data, 128),
+                  TrainConfig(**{**cfg.__dict__, "steps": 10}))  # compiles and warms cuDNN autotuning
+            run = Run("bench", f"gpu_{len(out)}", "paper", {"seed": 0}, runs_root=Path(tmp))
+            sync(dev)
+            t0 = time.perf_counter()
+            train(run, model, lambda m, x: dsm_loss(m, x, sigmas), TensorBatches(data, 128), cfg)
+            sync(dev)
+            out.append(Result("gpu", f"ncsn_cifar10_training[{name}]", "it/s", steps / (time.perf_counter() - t0),
+                              "it/s", f"RefineNet ngf 128, batch 128, {torch.cuda.get_device_name(dev)}"))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=40, help="training steps per timed run (default 40)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per loop (median; default 5)")
+    p.add_argument("--gpu", action="store_true", help="also NCSN CIFAR-10 training it/s per speed option (CUDA)")
+    args = p.parse_args()
+    dev = device()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # CPU timings on a shared machine: one thread is steadier
+    results = [overhead(case, dev, args.repeats) for case in cases(args.steps)]
+    if args.gpu:
+        results += gpu_results()
+    emit(results, SOURCE)
+
+
+if __name__ == "__main__":
+    main()

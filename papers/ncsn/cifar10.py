@@ -1,0 +1,192 @@
+"""ncsn/cifar10: Table 1 (unconditional CIFAR-10: IS 8.87, FID 25.32) and the inpainting figure.
+
+Paper protocol: RefineNet ngf 128, DSM with L = 10 levels 1 -> 0.01, 200k Adam steps (lr 1e-3, batch 128),
+uniform dequantisation and random flips; a checkpoint every 5000 steps; the one with the lowest FID on 1000
+samples is selected; 50,000 samples by annealed Langevin (code form, eps = 2e-5, T = 100, U[0,1] init, no final
+denoising); IS and FID with the TF-compatible Inception against CIFAR-10 train.
+
+`official_checkpoint` (a folder or file under the data root, e.g. `ncsn/run/logs/cifar10`) skips training: the
+official `checkpoint_<step>.pth` files of that folder are the selection candidates. Our own training keeps one
+checkpoint file, so without the official folder the selection has a single candidate (the final weights).
+At the smoke tier a synthetic stand-in replaces the data and the metric is a raw-pixel Frechet distance.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from papers.ncsn.images import (
+    annealed_fn,
+    grid_figure,
+    inpaint,
+    inpaint_figure,
+    is_synthetic,
+    levels,
+    load_images,
+    load_net,
+    sampling_setting,
+    test_dsm_rows,
+    train_net,
+)
+from repro.run import Run
+
+SHAPE = (3, 32, 32)
+
+
+def train(run: Run) -> None:
+    if run.cfg["official_checkpoint"]:
+        run.log(f"official checkpoint {run.cfg['official_checkpoint']} given: nothing to train")
+        return
+    train_net(run, "ncsn", load_images(run, "train")[0], levels(run.cfg))
+
+
+def candidates(run: Run) -> list[dict]:
+    """Checkpoints to select from: official snapshots (by step) or our final training checkpoint."""
+    official = run.cfg["official_checkpoint"]
+    if not official:
+        return [{"kind": "ours", "name": "ncsn", "step": run.cfg["train"]["steps"]}]
+    path = Path(run.data_root) / official
+    if path.is_file():
+        return [{"kind": "official", "path": str(path), "step": None}]
+    found = sorted(
+        (int(m.group(1)), f)
+        for f in path.glob("checkpoint_*.pth")
+        if (m := re.fullmatch(r"checkpoint_(\d+)\.pth", f.name))
+    )
+    if not found and (path / "checkpoint.pth").exists():
+        return [{"kind": "official", "path": str(path / "checkpoint.pth"), "step": None}]
+    if not found:
+        raise FileNotFoundError(f"{path}: no checkpoint_<step>.pth or checkpoint.pth (config key official_checkpoint)")
+    return [{"kind": "official", "path": str(f), "step": step} for step, f in found]
+
+
+def _net(run: Run, candidate: dict):
+    if candidate["kind"] == "ours":
+        return load_net(run, candidate["name"], run.cfg["n_levels"], SHAPE[0])
+    from repro.nets.ncsn_checkpoint import build_from_official
+
+    net, _ = build_from_official(candidate["path"])
+    if net.num_classes != run.cfg["n_levels"]:
+        raise ValueError(f"{candidate['path']}: {net.num_classes} noise levels, config n_levels={run.cfg['n_levels']}")
+    return net.to(run.device).eval()
+
+
+def _quality(run: Run, samples: np.ndarray, n_protocol: int, metrics: tuple[str, ...]) -> list[dict]:
+    """IS/FID rows (real data, TF Inception) or a raw-pixel Frechet distance row (synthetic stand-in)."""
+    from repro.sampling import to_uint8
+
+    if is_synthetic(run.cfg):
+        from repro.metrics.distances import frechet_distance
+
+        ref = load_images(run, "train")[0].flatten(1).double().numpy()
+        value = frechet_distance(samples.reshape(len(samples), -1).astype(np.float64) / 255, ref)
+        return [
+            {
+                "metric": "frechet_pixels",
+                "value": value,
+                "stderr": None,
+                "unit": "squared distance (pixels)",
+                "n_samples": len(samples),
+            }
+        ]
+    from repro.data.load import load_dataset
+    from repro.metrics.fidelity import Reference, fidelity_metrics
+
+    ref = Reference(
+        "cifar10", "train", 50000, lambda: to_uint8(load_dataset("cifar10", run.data_root, "train").images).numpy()
+    )
+    return fidelity_metrics(
+        samples,
+        ref,
+        protocol_n=n_protocol,
+        cache_root=Path(run.data_root) / "fidelity_cache",
+        data_root=run.data_root,
+        metrics=metrics,
+        device=run.device,
+    )
+
+
+def select(run: Run) -> None:
+    """The official protocol: FID on `select_n` samples per candidate checkpoint, the lowest wins."""
+    from repro.sampling import load_samples, sample_shards
+
+    cfg, sigmas = run.cfg, levels(run.cfg)
+    scores = []
+    for i, cand in enumerate(candidates(run)):
+        name = f"select_{i:03d}"
+        sample_shards(
+            run,
+            name,
+            cfg["select_n"],
+            cfg["sample_batch"],
+            annealed_fn(_net(run, cand), sigmas.to(run.device), SHAPE, cfg["sampling"]),
+        )
+        row = _quality(run, load_samples(run, name), cfg["protocol_n"], ("fid",))[0]
+        scores.append({**cand, "metric": row["metric"], "value": row["value"]})
+        run.log(
+            f"candidate {cand.get('path', cand.get('name'))} (step {cand['step']}): {row['metric']} {row['value']:.3f}"
+        )
+    best = min(scores, key=lambda s: s["value"])
+    run.save_json("selected.json", {"selected": best, "candidates": scores})
+
+
+def sample(run: Run) -> None:
+    from repro.sampling import sample_shards
+
+    cfg, sigmas = run.cfg, levels(run.cfg)
+    net = _net(run, run.load_json("selected.json")["selected"])
+    counter: dict = {}
+    sample_shards(
+        run,
+        "samples",
+        cfg["n_samples"],
+        cfg["sample_batch"],
+        annealed_fn(net, sigmas.to(run.device), SHAPE, cfg["sampling"], counter),
+    )
+    if counter:
+        run.save_json("nfe.json", counter)
+    refs = _inpaint_refs(run)
+    rows = inpaint(run, net, sigmas.to(run.device), refs)
+    with open(run.path("inpainting.npz"), "wb") as fh:
+        np.savez(fh, images=rows)
+
+
+def _inpaint_refs(run: Run) -> torch.Tensor:
+    images = load_images(run, "train")[0]
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(run.seed))
+    return images[order[: run.cfg["inpaint"]["n_refs"]]]
+
+
+def evaluate(run: Run) -> None:
+    from repro.sampling import load_samples
+
+    cfg = run.cfg
+    x = load_samples(run, "samples")
+    selected = run.load_json("selected.json")["selected"]
+    setting = {**sampling_setting(cfg), "checkpoint": selected["kind"], "step": selected["step"]}
+    rows = [
+        {"dataset": "cifar10", "setting": setting, "seed": run.seed, **r}
+        for r in _quality(run, x, cfg["protocol_n"], ("isc", "fid"))
+    ]
+    nfe = run.load_json("nfe.json")["nfe"]
+    rows.append(
+        {
+            "dataset": "cifar10",
+            "setting": setting,
+            "metric": "nfe",
+            "value": float(nfe),
+            "stderr": None,
+            "unit": "evaluations",
+            "n_samples": len(x),
+            "seed": run.seed,
+        }
+    )
+    net = _net(run, selected)
+    rows += test_dsm_rows(run, net, levels(cfg), load_images(run, "test")[0], "cifar10")
+    run.save_metrics(rows, synthetic_data=is_synthetic(cfg))
+    grid_figure(run, "samples", x, cfg["grid"], "NCSN samples, CIFAR-10", "Uncurated annealed Langevin samples.")
+    inpaint_figure(run, np.load(run.root / "inpainting.npz")["images"], "CIFAR-10")

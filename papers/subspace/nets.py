@@ -1,0 +1,74 @@
+"""A small VE score network for the CPU tier (28×28, 14×14 and 7×7 digits) and score_sde's continuous VE loss.
+
+s(x, σ) = F(c_in x, log σ) / σ with c_in = 1/sqrt(σ² + data_std²): O(1) activations at every noise level and
+NCSN++'s `scale_by_sigma` output. Odd sizes (7×7) work because the decoder resizes to the skip connection's size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _Block(nn.Module):
+    def __init__(self, c_in: int, c_out: int, emb: int) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(c_in, c_out, 3, padding=1), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm1, self.norm2 = nn.GroupNorm(8, c_out), nn.GroupNorm(8, c_out)
+        self.emb = nn.Linear(emb, c_out)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.norm1(self.conv1(x))) + self.emb(e)[:, :, None, None]
+        return self.skip(x) + F.silu(self.norm2(self.conv2(h)))
+
+
+class SmallScoreNet(nn.Module):
+    """Two-resolution conv U-Net with a Fourier embedding of log σ."""
+
+    def __init__(self, channels: int = 1, width: int = 32, data_std: float = 0.5) -> None:
+        super().__init__()
+        if width % 8:
+            raise ValueError(f"width must be a multiple of 8 (GroupNorm), got {width}")
+        self.register_buffer("data_std", torch.tensor(float(data_std)))
+        self.register_buffer("freqs", torch.randn(width // 2, generator=torch.Generator().manual_seed(0)) * 4.0)
+        emb = 4 * width
+        self.embed = nn.Sequential(nn.Linear(width, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.inp = nn.Conv2d(channels, width, 3, padding=1)
+        self.enc = _Block(width, width, emb)
+        self.down = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)
+        self.mid1, self.mid2 = _Block(2 * width, 2 * width, emb), _Block(2 * width, 2 * width, emb)
+        self.up = nn.Conv2d(2 * width, width, 3, padding=1)
+        self.dec = _Block(2 * width, width, emb)
+        self.out = nn.Conv2d(width, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sigma = sigma.to(x.dtype).reshape(-1)
+        ang = 2 * math.pi * torch.log(sigma)[:, None] * self.freqs[None]
+        e = self.embed(torch.cat([ang.sin(), ang.cos()], -1))
+        c_in = (sigma**2 + self.data_std**2).rsqrt().reshape(-1, 1, 1, 1)
+        h0 = self.enc(self.inp(x * c_in), e)
+        h = self.mid2(self.mid1(self.down(h0), e), e)
+        h = self.up(F.interpolate(h, size=h0.shape[-2:], mode="nearest"))
+        h = self.dec(torch.cat([h, h0], 1), e)
+        return self.out(F.silu(h)) / sigma.reshape(-1, 1, 1, 1)
+
+
+def ve_dsm_loss(sigma_min: float, sigma_max: float) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+    """score_sde's continuous VE loss: σ = σ_min (σ_max/σ_min)^u, u ~ U(0, 1); mean over the batch of
+    ½‖σ s(x + σz, σ) + z‖² summed over dimensions (λ(σ) = σ²). Uses the global torch RNG (the trainer saves it)."""
+    log_ratio = math.log(sigma_max / sigma_min)
+
+    def loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(x, (tuple, list)):
+            x = x[0]
+        sigma = sigma_min * torch.exp(torch.rand(x.shape[0], device=x.device, dtype=x.dtype) * log_ratio)
+        z = torch.randn_like(x)
+        s = model(x + sigma.reshape(-1, 1, 1, 1) * z, sigma)
+        return 0.5 * (sigma.reshape(-1, 1, 1, 1) * s + z).flatten(1).square().sum(1).mean()
+
+    return loss
