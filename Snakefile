@@ -2,7 +2,7 @@
 #   snakemake --cores all                                   # cpu tier, every experiment whose data is here, + report
 #   snakemake --cores 2 --config tier=smoke                 # the 5-minute plumbing check (CI)
 #   snakemake --cores all --config tier=paper results/ncsn_cifar10.csv
-import json
+import os
 import sys
 
 from snakemake.utils import min_version, validate
@@ -19,58 +19,20 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 validate(config, f"{workflow.basedir}/config/schema.yaml")
 
 sys.path.insert(0, workflow.basedir)
-from repro import config as tier_config  # noqa: E402  (torch-free imports only: building the DAG stays fast)
-from repro import registry  # noqa: E402
-from repro.check import present  # noqa: E402
+from repro import registry  # noqa: E402  (torch-free imports only: building the DAG stays fast)
+from repro.workflow import Workflow  # noqa: E402
 
-TIER = config["tier"]
-RUNS = f"{config['runs_root']}/{TIER}"
-RESULTS = config["results"]
+W = Workflow(config)  # validates every paper's config for this tier before any job starts
+RUNS = W.runs
 REPORT = config["report"]
-EXPERIMENTS = registry.experiments()
-CONFIGS = {paper: tier_config.load_tier(paper, TIER) for paper in registry.PAPERS}  # validated before any job
-ALLOW_CPU = "--allow-cpu" if config["allow_cpu"] else ""
+ENV = f"{workflow.basedir}/environment.yml"
 # Smoke jobs are tiny: one thread each lets two run side by side; real jobs get every core they are given.
-THREADS = 1 if TIER == "smoke" else workflow.cores
-
-
-def experiment(w):
-    key = f"{w.paper}/{w.exp}"
-    if key not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {key}; known: {', '.join(sorted(EXPERIMENTS))}")
-    if w.exp not in CONFIGS[w.paper]:
-        raise ValueError(f"{key} has no config at tier {TIER!r} (papers/{w.paper}/configs/{TIER}.yaml)")
-    return EXPERIMENTS[key]
-
-
-def runnable(exp):
-    """At this tier, with its downloads present (experiments needing a download join when it is there)."""
-    cfg = CONFIGS[exp.paper].get(exp.name)
-    return cfg is not None and all(present(n, config["data_root"]) for n in cfg.get("needs", []))
-
-
-DEFAULT_TARGETS = sorted(f"{RESULTS}/{e.paper}_{e.name}.csv" for e in EXPERIMENTS.values() if runnable(e))
+THREADS = 1 if W.tier == "smoke" else workflow.cores
 
 
 wildcard_constraints:
     paper="|".join(registry.PAPERS),
     exp="[a-z0-9]+",
-
-
-def stage_input(stage):
-    def inputs(w):
-        previous = experiment(w).previous_stage(stage)
-        return [f"{RUNS}/{w.paper}/{w.exp}/stage_{previous}.json"] if previous else []
-
-    return inputs
-
-
-def stage_params(w):
-    return json.dumps(CONFIGS[w.paper][w.exp], sort_keys=True)
-
-
-def gpus(stage):
-    return lambda w: int(TIER == "paper" and stage in experiment(w).gpu_stages)
 
 
 for paper in registry.PAPERS:
@@ -81,65 +43,64 @@ for paper in registry.PAPERS:
 
 rule all:
     input:
-        DEFAULT_TARGETS,
+        W.default_targets(),
         f"{REPORT}/index.html",
     default_target: True
 
 
 rule train:
     input:
-        stage_input("train"),
+        W.stage_input("train"),
     output:
         f"{RUNS}/{{paper}}/{{exp}}/stage_train.json",
     params:
-        cfg=stage_params,
+        stage="train",
+        cli=W.cli_args,
+        cfg=W.config_of,
     log:
         f"{RUNS}/{{paper}}/{{exp}}/logs/train.log",
     resources:
-        gpu=gpus("train"),
+        gpu=W.gpus("train"),
     threads: THREADS
+    conda:
+        ENV
     shell:
-        "python -m repro train {wildcards.paper}/{wildcards.exp} --tier {TIER} --runs-root {config[runs_root]} "
-        "--data-root {config[data_root]} --threads {threads} {ALLOW_CPU} > {log} 2>&1"
+        "python -m repro {params.stage} {wildcards.paper}/{wildcards.exp} {params.cli} --threads {threads} > {log} 2>&1"
 
 
-rule select:
+use rule train as select with:
     input:
-        stage_input("select"),
+        W.stage_input("select"),
     output:
         f"{RUNS}/{{paper}}/{{exp}}/stage_select.json",
     params:
-        cfg=stage_params,
+        stage="select",
+        cli=W.cli_args,
+        cfg=W.config_of,
     log:
         f"{RUNS}/{{paper}}/{{exp}}/logs/select.log",
     resources:
-        gpu=gpus("select"),
-    threads: THREADS
-    shell:
-        "python -m repro select {wildcards.paper}/{wildcards.exp} --tier {TIER} --runs-root {config[runs_root]} "
-        "--data-root {config[data_root]} --threads {threads} {ALLOW_CPU} > {log} 2>&1"
+        gpu=W.gpus("select"),
 
 
-rule sample:
+use rule train as sample with:
     input:
-        stage_input("sample"),
+        W.stage_input("sample"),
     output:
         f"{RUNS}/{{paper}}/{{exp}}/stage_sample.json",
     params:
-        cfg=stage_params,
+        stage="sample",
+        cli=W.cli_args,
+        cfg=W.config_of,
     log:
         f"{RUNS}/{{paper}}/{{exp}}/logs/sample.log",
     resources:
-        gpu=gpus("sample"),
-    threads: THREADS
-    shell:
-        "python -m repro sample {wildcards.paper}/{wildcards.exp} --tier {TIER} --runs-root {config[runs_root]} "
-        "--data-root {config[data_root]} --threads {threads} {ALLOW_CPU} > {log} 2>&1"
+        gpu=W.gpus("sample"),
 
 
-rule evaluate:
+use rule train as evaluate with:
     input:
-        stage_input("evaluate"),
+        W.stage_input("evaluate"),
     output:
         stamp=f"{RUNS}/{{paper}}/{{exp}}/stage_evaluate.json",
         metrics=f"{RUNS}/{{paper}}/{{exp}}/metrics.json",
@@ -152,15 +113,13 @@ rule evaluate:
             labels={"experiment": "{exp}", "figure": "{name}"},
         ),
     params:
-        cfg=stage_params,
+        stage="evaluate",
+        cli=W.cli_args,
+        cfg=W.config_of,
     log:
         f"{RUNS}/{{paper}}/{{exp}}/logs/evaluate.log",
     resources:
-        gpu=gpus("evaluate"),
-    threads: THREADS
-    shell:
-        "python -m repro evaluate {wildcards.paper}/{wildcards.exp} --tier {TIER} --runs-root {config[runs_root]} "
-        "--data-root {config[data_root]} --threads {threads} {ALLOW_CPU} > {log} 2>&1"
+        gpu=W.gpus("evaluate"),
 
 
 rule collect:
@@ -169,24 +128,25 @@ rule collect:
         claims=f"{workflow.basedir}/papers/{{paper}}/claims.yaml",
     output:
         report(
-            f"{RESULTS}/{{paper}}_{{exp}}.csv",
+            f"{W.results}/{{paper}}_{{exp}}.csv",
             caption="report/captions/results.rst",
             category="Results",
             subcategory="{paper}",
             labels={"paper": "{paper}", "experiment": "{exp}"},
         ),
     params:
-        tier=TIER,
+        cli=W.collect_args,
     log:
         f"{RUNS}/{{paper}}/{{exp}}/logs/collect.log",
+    conda:
+        ENV
     shell:
-        "python -m repro collect {wildcards.paper}/{wildcards.exp} --tier {params.tier} "
-        "--runs-root {config[runs_root]} --results {RESULTS} > {log} 2>&1"
+        "python -m repro collect {wildcards.paper}/{wildcards.exp} {params.cli} --out {output} > {log} 2>&1"
 
 
 rule report:
     input:
-        DEFAULT_TARGETS,
+        W.default_targets(),
     output:
         html=report(
             f"{REPORT}/index.html",
@@ -201,7 +161,13 @@ rule report:
             category="Timing",
             labels={"figure": "workflow timing"},
         ),
+    params:
+        results=lambda w: W.results,
+        runs=config["runs_root"],
+        out=lambda w, output: os.path.dirname(output.html),
     log:
         f"{RUNS}/logs/report.log",
+    conda:
+        ENV
     shell:
-        "python -m repro report --results {RESULTS} --runs-root {config[runs_root]} --out {REPORT} > {log} 2>&1"
+        "python -m repro report --results {params.results} --runs-root {params.runs} --out {params.out} > {log} 2>&1"

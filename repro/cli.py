@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="metrics.json + claims.yaml → results/<paper>_<experiment>.csv")
     p.add_argument("experiment")
     _common(p)
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--results", type=Path, default=Path("results"), help="folder of the CSV (default: results)")
+    p.add_argument("--out", type=Path, default=None, help="the CSV path (default: <results>/<paper>_<exp>.csv)")
     for name, text in (("figures", "draw the cross-paper summary figures"),
                        ("report", "regenerate report/ from results/*.csv and the run folders")):
         p = sub.add_parser(name, help=text)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = args.runs_root / args.tier / exp.paper / exp.name / "metrics.json"
             if not metrics.exists():
                 raise FileNotFoundError(f"{metrics} is missing: run `repro evaluate {exp.key} --tier {args.tier}`")
-            print(collect(metrics, args.results / f"{exp.paper}_{exp.name}.csv"))
+            print(collect(metrics, args.out or args.results / f"{exp.paper}_{exp.name}.csv"))
         elif args.command in ("figures", "report"):
             from repro import report
 
