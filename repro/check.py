@@ -137,6 +137,11 @@ def present(name: str, data_root: str | os.PathLike) -> bool:
     return any(_complete(p, ITEMS[name].requires) for p in _candidates(name, data_root))
 
 
+def missing(names: list[str] | tuple[str, ...], data_root: str | os.PathLike) -> list[str]:
+    """The subset of `names` (a config's `needs`) that is not present, in order."""
+    return [n for n in names if not present(n, data_root)]
+
+
 def fix(name: str, data_root: str | os.PathLike) -> str:
     """How to obtain item `name`, with DATA and PATH spelled out."""
     p = Path(data_root) / ITEMS[name].rel

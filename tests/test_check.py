@@ -52,6 +52,7 @@ def test_checkpoint_paths_and_fix_text(tmp_path):
     p.parent.mkdir(parents=True)
     p.write_bytes(b"")
     assert check.present("ncsnpp_cifar10_ckpt", tmp_path)
+    assert check.missing(["ncsnpp_cifar10_ckpt", "mnist", "bark"], tmp_path) == ["mnist", "bark"]
 
 
 def test_inception_also_found_in_torch_home(tmp_path, monkeypatch):
@@ -64,7 +65,8 @@ def test_inception_also_found_in_torch_home(tmp_path, monkeypatch):
     assert check.path("inception", tmp_path / "data") == hub
 
 
-def test_check_rows_cover_cuda_and_every_item(tmp_path):
+def test_check_rows_cover_cuda_and_every_item(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
     rows = check.check(tmp_path)
     assert [r[0] for r in rows] == ["cuda", *check.ITEMS]
     for _, ok, path, fix in rows[1:]:

@@ -234,7 +234,9 @@ def write_celeba(root: Path, partitions: list[int]) -> Path:
         img[top : top + 140, left : left + 140] = int(round(255 * (1 - i / 10)))
         Image.fromarray(img).save(folder / "img_align_celeba" / name, quality=95)
     attrs = ["Smiling", "Young"]
-    (folder / "list_eval_partition.txt").write_text("".join(f"{n} {p}\n" for n, p in zip(names, partitions, strict=True)))
+    (folder / "list_eval_partition.txt").write_text(
+        "".join(f"{n} {p}\n" for n, p in zip(names, partitions, strict=True))
+    )
     (folder / "identity_CelebA.txt").write_text("".join(f"{n} {i + 1}\n" for i, n in enumerate(names)))
     (folder / "list_attr_celeba.txt").write_text(
         f"{len(names)}\n{' '.join(attrs)}\n" + "".join(f"{n}  1 -1\n" for n in names)

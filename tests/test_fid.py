@@ -9,12 +9,14 @@ import torch
 import torch_fidelity
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
+from repro.data.packaged import load_packaged
 from repro.metrics.distances import frechet_distance_stats
 from repro.metrics.fidelity import (
     INCEPTION,
     InceptionWeightsMissingError,
     Reference,
     UInt8Images,
+    dataset_reference,
     fidelity_metrics,
     inception_weights,
     metric_name,
@@ -187,3 +189,14 @@ def test_inputs_are_validated():
             metrics=("fid",),
             feature_extractor=TINY,
         )
+
+
+def test_dataset_reference_loads_uint8_and_spells_its_protocol(tmp_path):
+    ref = dataset_reference("mnist5000", "test", tmp_path)
+    assert (ref.n, ref.cache_name) == (500, "mnist5000-test-n500-uint8")
+    imgs = ref.load()
+    x = load_packaged("mnist5000", "test").images
+    assert imgs.dtype == np.uint8 and imgs.shape == (500, 28, 28, 1)
+    assert np.array_equal(imgs[..., 0], np.rint(x[:, 0].numpy() * 255).astype(np.uint8))
+    row = run(imgs[:200], dataset_reference("mnist5000", "test", tmp_path, n=200), tmp_path)["fid_tiny_means"]
+    assert abs(row["value"]) < 1e-3  # the same 200 digits (grey expanded to RGB) on both sides

@@ -56,7 +56,7 @@ def samplers(cfg: dict) -> dict[str, dict]:
     }
 
 
-def _run_sampler(name: str, setting: dict, x0: torch.Tensor, gen: torch.Generator):
+def run_sampler(name: str, setting: dict, x0: torch.Tensor, gen: torch.Generator):
     from repro.nfe import CountingScore
     from repro.samplers.langevin import annealed_langevin, langevin
 
@@ -98,7 +98,7 @@ def sample(run: Run) -> None:
         out.setdefault("exact", []).append(data.sample(n, torch.Generator().manual_seed(seed + 1)).numpy())
         for k, (name, setting) in enumerate(variants.items()):
             gen = torch.Generator().manual_seed(seed * 10 + 2 + k)
-            x, nfe[name] = _run_sampler(name, setting, x0, gen)
+            x, nfe[name] = run_sampler(name, setting, x0, gen)
             out.setdefault(name, []).append(x.numpy())
     with open(run.path("samples.npz"), "wb") as fh:
         np.savez(fh, **{k: np.stack(v) for k, v in out.items()})

@@ -139,13 +139,16 @@ def _figure(run: Run, e: dict[str, np.ndarray], cfg: dict) -> None:
         for m in MEANS:
             axes[0].add_patch(plt.Circle(m, r, fill=False, color="white", ls=style, lw=0.8))
     fig.colorbar(img, ax=axes[0], label="|s_theta - grad log p|")
-    axes[0].set_title("score error (solid: high-density, dashed: low-density boundary)")
+    axes[0].set_title("score error (solid: r_high, dashed: r_low)")
     sub = np.zeros((GRID, GRID), dtype=bool)
     sub[::10, ::10] = True
     sub = sub.reshape(-1)
-    for ax, key, title in ((axes[1], "exact", "data scores"), (axes[2], "learnt", "estimated scores (SSM)")):
+    for ax, key, title in (
+        (axes[1], "exact", "data score directions"),
+        (axes[2], "learnt", "estimated score directions (SSM)"),
+    ):
         ax.imshow(e["density"].reshape(GRID, GRID), origin="lower", extent=(-box, box, -box, box), cmap="inferno")
-        v = e[key][sub]
+        v = e[key][sub] / np.maximum(np.linalg.norm(e[key][sub], axis=1, keepdims=True), 1e-12)  # directions
         ax.quiver(e["x"][sub, 0], e["x"][sub, 1], v[:, 0], v[:, 1], color="white", width=0.004)
         ax.set_title(title)
     for ax in axes:

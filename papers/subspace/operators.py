@@ -87,8 +87,9 @@ class PCASubspace:
         if not 0 < dim <= min(flat.shape):
             raise ValueError(f"PCA dimension {dim} must be in 1..{min(flat.shape)}")
         mean = flat.mean(0)
-        _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
-        return cls(mean=mean, basis=vh[:dim].T.contiguous())
+        centred = flat - mean
+        _, vecs = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+        return cls(mean=mean, basis=vecs[:, -dim:].flip(1).contiguous())
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1).double() - self.mean

@@ -60,22 +60,38 @@ class UInt8Images(Dataset):
         return self.images[i].permute(2, 0, 1).expand(3, -1, -1).contiguous()
 
 
-class LazyImages(UInt8Images):
+class LazyImages(Dataset):
     """Like `UInt8Images`, but the array is loaded on first use, so a cache hit never reads the dataset."""
 
     def __init__(self, load: Callable[[], np.ndarray], n: int) -> None:
-        self._load, self._n = load, n
+        self._load, self._n, self._data = load, n, None
 
-    def __getattr__(self, name: str):
-        if name != "images":
-            raise AttributeError(name)
-        UInt8Images.__init__(self, self._load())
-        if len(self.images) != self._n:
-            raise ValueError(f"reference loader returned {len(self.images)} images, the protocol says {self._n}")
-        return self.images
+    def _images(self) -> UInt8Images:
+        if self._data is None:
+            self._data = UInt8Images(self._load())
+            if len(self._data) != self._n:
+                raise ValueError(f"reference loader returned {len(self._data)} images, the protocol says {self._n}")
+        return self._data
 
     def __len__(self) -> int:
         return self._n
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self._images()[i]
+
+
+DATASET_SIZES = {
+    ("cifar10", "train"): 50000,
+    ("cifar10", "test"): 10000,
+    ("mnist", "train"): 60000,
+    ("mnist", "test"): 10000,
+    ("celeba", "train"): 162770,
+    ("celeba", "valid"): 19867,
+    ("celeba", "test"): 19962,
+    ("mnist5000", "train"): 4000,
+    ("mnist5000", "valid"): 500,
+    ("mnist5000", "test"): 500,
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,28 @@ class Reference:
     @property
     def cache_name(self) -> str:
         return f"{self.dataset}-{self.split}-n{self.n}-uint8"
+
+
+def to_uint8_nhwc(images: torch.Tensor) -> np.ndarray:
+    """float (N,C,H,W) in [0,1] -> uint8 (N,H,W,C), rounding to the nearest 8-bit level."""
+    return (images * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def dataset_reference(name: str, split: str, data_root: str | os.PathLike, n: int | None = None) -> Reference:
+    """The first `n` images (default: the whole split) of a dataset of `repro.data` as a reference set."""
+    from repro.data.images import load_celeba
+    from repro.data.load import load_dataset
+
+    n = DATASET_SIZES.get((name, split)) if n is None else n
+    if n is None:
+        raise KeyError(f"size of {name}/{split} unknown: pass n")
+
+    def load() -> np.ndarray:
+        if name == "celeba":
+            return to_uint8_nhwc(load_celeba(data_root, split, limit=n).images)
+        return to_uint8_nhwc(load_dataset(name, data_root, split).images[:n])
+
+    return Reference(name, split, n, load)
 
 
 def count_suffix(n: int) -> str:
