@@ -64,27 +64,27 @@ def _ncsn(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from repro.sde import geometric_sigmas
 
     sigmas = geometric_sigmas(10, 1.0, 0.01).float()
-    return Case("ncsn RefineNet (ngf 16, 3x16x16, batch 16)", CondRefineNetDilated(3, 16, 10),
+    return Case("ncsn RefineNet (ngf 8, 3x16x16, batch 4)", CondRefineNetDilated(3, 8, 10),
                 lambda m, x: dsm_loss(m, x, sigmas),
-                TensorBatches(images, 16, transform=image_transform(dequant=True, flip=True)),
-                TrainConfig(steps=steps, lr=1e-3, batch_size=16, ckpt_every=steps))
+                TensorBatches(images, 4, transform=image_transform(dequant=True, flip=True)),
+                TrainConfig(steps=steps, lr=1e-3, batch_size=4, ckpt_every=steps))
 
 
 def _dlg_score(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from papers.dlg.nets import TinyScoreNet, ve_dsm_loss
 
-    return Case("dlg TinyScoreNet (width 32, 1x28x28, batch 64)", TinyScoreNet(1, 32), ve_dsm_loss(0.01, 50.0),
-                TensorBatches(digits, 64), TrainConfig(steps=steps, lr=1e-3, batch_size=64, ema_decay=0.999,
-                                                       grad_clip=1.0, ckpt_every=steps))
+    return Case("dlg TinyScoreNet (width 16, 1x28x28, batch 4)", TinyScoreNet(1, 16), ve_dsm_loss(0.01, 50.0),
+                TensorBatches(digits, 4), TrainConfig(steps=steps, lr=1e-3, batch_size=4, ema_decay=0.999,
+                                                      grad_clip=1.0, ckpt_every=steps))
 
 
 def _dlg_classifier(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from papers.dlg.classifier import SimpleCNN, level_loss
     from repro.sde import dlg_level_grid
 
-    return Case("dlg level classifier SimpleCNN (1x28x28, batch 64)", SimpleCNN(100, channels=1, image_size=28),
-                level_loss(dlg_level_grid(k=100).float()), TensorBatches(digits, 64),
-                TrainConfig(steps=steps, lr=1e-3, batch_size=64, grad_clip=1.0, ckpt_every=steps))
+    return Case("dlg level classifier SimpleCNN (1x28x28, batch 8)", SimpleCNN(100, channels=1, image_size=28),
+                level_loss(dlg_level_grid(k=100).float()), TensorBatches(digits, 8),
+                TrainConfig(steps=steps, lr=1e-3, batch_size=8, grad_clip=1.0, ckpt_every=steps))
 
 
 def _subspace_ncsnpp(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
@@ -92,8 +92,8 @@ def _subspace_ncsnpp(steps: int, images: torch.Tensor, digits: torch.Tensor) -> 
     from repro.nets.ncsnpp import NCSNpp, NCSNppConfig
 
     cfg = NCSNppConfig(nf=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), image_size=16)
-    return Case("subspace NCSN++ (nf 16, 3x16x16, batch 8)", NCSNpp(cfg), ve_dsm_loss(0.01, 50.0),
-                TensorBatches(images, 8), TrainConfig(steps=steps, lr=2e-4, batch_size=8, ema_decay=0.999,
+    return Case("subspace NCSN++ (nf 16, 3x16x16, batch 4)", NCSNpp(cfg), ve_dsm_loss(0.01, 50.0),
+                TensorBatches(images, 4), TrainConfig(steps=steps, lr=2e-4, batch_size=4, ema_decay=0.999,
                                                       grad_clip=1.0, warmup=5000, ckpt_every=steps))
 
 

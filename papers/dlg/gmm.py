@@ -83,7 +83,7 @@ def _classifiers(run: Run, spec, mix, levels) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in run.cfg["classifiers"]:
         if name == "oracle":
-            out[name] = OracleLevelPosterior(mix, levels)
+            out[name] = OracleLevelPosterior(mix, levels, dtype=torch.float32)
         else:
             net = load_trained(run, _mlp(run.cfg, spec), f"classifier_{spec['name']}").cpu()
             out[name] = lambda x, net=net: net(x.float())

@@ -72,9 +72,13 @@ class GaussianMixture:
         """log p_{sigma_k}(x) for every level of a grid sigmas [K]: shape [B, K] (one distance computation)."""
         xd = x.to(self.dtype)
         sig = torch.as_tensor(sigmas, dtype=self.dtype)
-        var = self.stds.square()[None, :] + sig.square()[:, None]  # [K, M]
-        comp = self._log_normal(self._sq_dist(xd)[:, None, :], var[None]) + torch.log(self.weights)
-        return torch.logsumexp(comp, dim=-1)
+        var = self.stds.square()[:, None] + sig.square()[None, :]  # [M, K]
+        if (var <= 0).any():
+            raise ValueError("a component has zero variance (stds=0 and sigma=0): the density is not defined")
+        const = torch.log(self.weights)[:, None] - 0.5 * self.dim * torch.log(2 * math.pi * var)  # [M, K]
+        # components first, so the reduction over M runs across contiguous [B, K] slices
+        comp = torch.addcdiv(const[:, None, :], self._sq_dist(xd).T[:, :, None], var[:, None, :], value=-0.5)
+        return torch.logsumexp(comp, dim=0)
 
     def responsibilities(self, x: torch.Tensor, sigma: SigmaLike = 0.0) -> torch.Tensor:
         """Posterior component probabilities r_m(x) under p_sigma, shape [B, M]."""

@@ -1,0 +1,109 @@
+"""Run every benchmark and gather its rows into one table and `bench/results.csv`.
+
+    python -m bench.run                 # CPU: samplers, training loop, evaluation, workflow
+    python -m bench.run --gpu           # on a CUDA machine: also the speed options (it/s, images/s)
+    python -m bench.run --only samplers,train_step
+
+Each module runs as its own subprocess (`python -m bench.<module>`), so one failing benchmark only loses its own
+rows. Modules hand their rows over through `$BENCH_CSV` (see `bench/__init__.py`); a module that prints its own
+table or CSV instead is gathered from its CSV file or, failing that, reported with its last printed line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import Result, print_table, read_csv, write_csv
+
+HERE = Path(__file__).resolve().parent
+OWN = ("samplers", "train_step", "workflow")  # take --gpu
+OTHERS = ("ncsn_langevin", "integrators", "sohl", "fid")  # written by the samplers' and metrics' owners
+
+
+def modules(only: list[str] | None) -> list[str]:
+    present = [m for m in (*OTHERS, *OWN) if (HERE / f"{m}.py").exists()]
+    if only:
+        unknown = sorted(set(only) - set(present))
+        if unknown:
+            raise SystemExit(f"bench.run: unknown or absent modules {unknown}; present: {present}")
+        present = [m for m in present if m in only]
+    return present
+
+
+def run_module(name: str, gpu: bool, timeout: float) -> list[Result]:
+    """One module in a subprocess; its rows from $BENCH_CSV, its own CSV file, or its last printed line."""
+    source = f"bench.{name}"
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        out_csv = Path(tmp) / "rows.csv"
+        cmd = [sys.executable, "-m", source] + (["--gpu"] if gpu and name in OWN else [])
+        env = {**os.environ, "BENCH_CSV": str(out_csv)}
+        print(f"== {source}", flush=True)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                                  cwd=HERE.parent)
+        except subprocess.TimeoutExpired:
+            return [Result("error", source, "exit", math.nan, "", f"timed out after {timeout:.0f} s", source)]
+        print(done.stdout, end="", flush=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return [Result("error", source, "exit", float(done.returncode), "", last[:200], source)]
+        if out_csv.exists():
+            return read_csv(out_csv, source)
+    own_csv = [p for p in HERE.glob(f"{name}*.csv") if p.stat().st_mtime >= started]
+    if own_csv:
+        return read_foreign_csv(own_csv[0], source)
+    lines = [ln for ln in done.stdout.splitlines() if ln.strip()]
+    return [Result("other", source, "printed", math.nan, "", (lines or ["no output"])[-1][:200], source)]
+
+
+def read_foreign_csv(path: Path, source: str) -> list[Result]:
+    """A CSV in another layout: a value column ('value' or 'ratio'), a name column, the rest into the note."""
+    if "group" in path.read_text().splitlines()[0]:
+        return read_csv(path, source)
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            key = "value" if "value" in row else "ratio" if "ratio" in row else None
+            name_key = next((k for k in ("name", "sampler", "benchmark", "case") if k in row), None)
+            rest = {k: v for k, v in row.items() if k not in (key, name_key, "metric", "unit")}
+            out.append(Result("other", row.get(name_key, "") if name_key else source, row.get("metric", key or ""),
+                              float(row[key]) if key and row[key] else math.nan, row.get("unit", ""),
+                              ";".join(f"{k}={v}" for k, v in rest.items()), source))
+    return out
+
+
+def machine_row(when: str) -> Result:
+    load = os.getloadavg()[0]
+    return Result("machine", f"load average ({when})", "1-min load", load, "runnable tasks",
+                  f"{os.cpu_count()} cores; load above the core count means the timings are contended", "bench.run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default=None, help="comma-separated module names (default: every bench module)")
+    p.add_argument("--gpu", action="store_true", help="also the GPU speed-option benchmarks (needs CUDA)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per module (default 1800)")
+    p.add_argument("--csv", type=Path, default=HERE / "results.csv", help="where to write the rows")
+    args = p.parse_args(argv)
+    results = [machine_row("start")]
+    for name in modules(args.only.split(",") if args.only else None):
+        results += run_module(name, args.gpu, args.timeout)
+    results.append(machine_row("end"))
+    print("\n== all benchmarks")
+    print_table(results)
+    write_csv(results, args.csv)
+    print(f"\nwritten {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
