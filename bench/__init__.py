@@ -84,9 +84,17 @@ def read_csv(path: str | os.PathLike, source: str = "") -> list[Result]:
     with open(path, newline="") as fh:
         out = []
         for row in csv.DictReader(fh):
-            out.append(Result(group=row.get("group", ""), name=row.get("name", ""), metric=row.get("metric", ""),
-                              value=float(row["value"]), unit=row.get("unit", ""), note=row.get("note", ""),
-                              source=row.get("source") or source))
+            out.append(
+                Result(
+                    group=row.get("group", ""),
+                    name=row.get("name", ""),
+                    metric=row.get("metric", ""),
+                    value=float(row["value"]),
+                    unit=row.get("unit", ""),
+                    note=row.get("note", ""),
+                    source=row.get("source") or source,
+                )
+            )
         return out
 
 

@@ -37,17 +37,39 @@ def measure(batch: int, width: int, nfe: int, repeats: int) -> list[Result]:
     for name in INTEGRATORS:
         counted = CountingScore(net)
         n = 0 if name == "rk45" else n_for_nfe(name, nfe)
-        wall = seconds(lambda: denoise(name, counted, x0, sig.double().cpu(), n=n, sigma_min=0.01, tol=1e-3), dev,
-                       repeats=repeats, warmup=0)
+        wall = seconds(
+            lambda name=name, counted=counted, n=n: denoise(
+                name, counted, x0, sig.double().cpu(), n=n, sigma_min=0.01, tol=1e-3
+            ),
+            dev,
+            repeats=repeats,
+            warmup=0,
+        )
         used = counted.nfe / repeats
-        out.append(Result("sampler", f"dlg:{name}", "wall / (NFE x forward)", wall / (used * forward), "ratio",
-                          f"NFE {used:g}; {note}"))
+        out.append(
+            Result(
+                "sampler",
+                f"dlg:{name}",
+                "wall / (NFE x forward)",
+                wall / (used * forward),
+                "ratio",
+                f"NFE {used:g}; {note}",
+            )
+        )
     clf = SimpleCNN(1000, channels=1, image_size=28).to(dev).eval()
     levels = dlg_level_grid(0.01, 20.0).float().to(dev)
     sweep = seconds(lambda: gibbs_sweep(net, clf, levels, x0, sig, 0.5), dev, repeats=5 * repeats)
     classify = seconds(lambda: clf(x0), dev, repeats=5 * repeats)
-    out.append(Result("sampler", "dlg:gibbs_sweep", "sweep / score forward", sweep / forward, "ratio",
-                      f"1 score eval + 1 classifier call; classifier alone {classify / forward:.3g} x forward; {note}"))
+    out.append(
+        Result(
+            "sampler",
+            "dlg:gibbs_sweep",
+            "sweep / score forward",
+            sweep / forward,
+            "ratio",
+            f"1 score eval + 1 classifier call; classifier alone {classify / forward:.3g} x forward; {note}",
+        )
+    )
     return out
 
 

@@ -15,6 +15,7 @@ import argparse
 import csv
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,8 +49,7 @@ def run_module(name: str, gpu: bool, timeout: float) -> list[Result]:
         env = {**os.environ, "BENCH_CSV": str(out_csv)}
         print(f"== {source}", flush=True)
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                                  cwd=HERE.parent)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE.parent)
         except subprocess.TimeoutExpired:
             return [Result("error", source, "exit", math.nan, "", f"timed out after {timeout:.0f} s", source)]
         print(done.stdout, end="", flush=True)
@@ -61,8 +61,34 @@ def run_module(name: str, gpu: bool, timeout: float) -> list[Result]:
     own_csv = [p for p in HERE.glob(f"{name}*.csv") if p.stat().st_mtime >= started]
     if own_csv:
         return read_foreign_csv(own_csv[0], source)
-    lines = [ln for ln in done.stdout.splitlines() if ln.strip()]
-    return [Result("other", source, "printed", math.nan, "", (lines or ["no output"])[-1][:200], source)]
+    return parse_printed(done.stdout, source)
+
+
+PRINTED = re.compile(
+    r"^(?P<name>[^:=]+):\s*(?P<note>.*?)(?P<metric>wall / \([^)]*\))\s*=\s*(?P<value>[-+0-9.eE]+)(?P<rest>.*)$"
+)
+
+
+def parse_printed(stdout: str, source: str) -> list[Result]:
+    """Rows from printed lines like `name: ..., wall / (NFE x forward) = 1.03 (...)`; else the last line."""
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip()]
+    out = []
+    for line in lines:
+        m = PRINTED.match(line)
+        if m:
+            note = f"{m['note'].strip(' ,')} {m['rest'].strip()}".strip()
+            out.append(
+                Result(
+                    "sampler",
+                    m["name"].strip(),
+                    m["metric"],
+                    float(m["value"]),
+                    "ratio",
+                    "; ".join([note, *[ln for ln in lines if ln != line][:1]]),
+                    source,
+                )
+            )
+    return out or [Result("other", source, "printed", math.nan, "", (lines or ["no output"])[-1][:200], source)]
 
 
 def read_foreign_csv(path: Path, source: str) -> list[Result]:
@@ -75,16 +101,31 @@ def read_foreign_csv(path: Path, source: str) -> list[Result]:
             key = "value" if "value" in row else "ratio" if "ratio" in row else None
             name_key = next((k for k in ("name", "sampler", "benchmark", "case") if k in row), None)
             rest = {k: v for k, v in row.items() if k not in (key, name_key, "metric", "unit")}
-            out.append(Result("other", row.get(name_key, "") if name_key else source, row.get("metric", key or ""),
-                              float(row[key]) if key and row[key] else math.nan, row.get("unit", ""),
-                              ";".join(f"{k}={v}" for k, v in rest.items()), source))
+            out.append(
+                Result(
+                    "other",
+                    row.get(name_key, "") if name_key else source,
+                    row.get("metric", key or ""),
+                    float(row[key]) if key and row[key] else math.nan,
+                    row.get("unit", ""),
+                    ";".join(f"{k}={v}" for k, v in rest.items()),
+                    source,
+                )
+            )
     return out
 
 
 def machine_row(when: str) -> Result:
     load = os.getloadavg()[0]
-    return Result("machine", f"load average ({when})", "1-min load", load, "runnable tasks",
-                  f"{os.cpu_count()} cores; load above the core count means the timings are contended", "bench.run")
+    return Result(
+        "machine",
+        f"load average ({when})",
+        "1-min load",
+        load,
+        "runnable tasks",
+        f"{os.cpu_count()} cores; load above the core count means the timings are contended",
+        "bench.run",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

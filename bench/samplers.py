@@ -30,9 +30,13 @@ class ConvScore(nn.Module):
 
     def __init__(self, channels: int = 3, width: int = 32) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.SiLU(),
-                                 nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
-                                 nn.Conv2d(width, channels, 3, padding=1))
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(width, channels, 3, padding=1),
+        )
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return self.net(x) / sigma.view(-1, *([1] * (x.dim() - 1)))
@@ -40,9 +44,11 @@ class ConvScore(nn.Module):
 
 def forward_seconds(fn: Callable[[], object], dev: torch.device, calls: int = 10) -> float:
     """Median time of one call, timed over blocks of `calls` calls."""
+
     def block() -> None:
         for _ in range(calls):
             fn()
+
     return seconds(block, dev, repeats=5) / calls
 
 
@@ -53,14 +59,16 @@ def _grid(n: int) -> torch.Tensor:
 def repro_samplers(levels: int) -> dict[str, Callable[[Callable, torch.Tensor], torch.Tensor]]:
     """The engine's samplers at about `levels - 1` network evaluations each."""
     return {
-        "annealed_langevin": lambda s, x: langevin.annealed_langevin(s, x, _grid(5).tolist(),
-                                                                     n_steps=(levels - 1) // 5, eps=2e-5),
+        "annealed_langevin": lambda s, x: langevin.annealed_langevin(
+            s, x, _grid(5).tolist(), n_steps=(levels - 1) // 5, eps=2e-5
+        ),
         "euler_maruyama": lambda s, x: integrators.euler_maruyama(s, x, _grid(levels)),
         "reverse_diffusion": lambda s, x: integrators.reverse_diffusion(s, x, append_zero(_grid(levels - 1))),
         "probability_flow": lambda s, x: integrators.probability_flow(s, x, _grid(levels)),
         "karras_heun": lambda s, x: integrators.karras_heun(s, x, append_zero(karras_sigmas(levels // 2, 1.0))),
-        "karras_stochastic": lambda s, x: integrators.karras_stochastic(s, x,
-                                                                        append_zero(karras_sigmas(levels // 2, 1.0))),
+        "karras_stochastic": lambda s, x: integrators.karras_stochastic(
+            s, x, append_zero(karras_sigmas(levels // 2, 1.0))
+        ),
         "rk45": lambda s, x: integrators.rk45(s, x, torch.tensor([1.0, 0.01]), rtol=1e-3, atol=1e-3)[0],
         "pc_sampler": lambda s, x: pc.pc_sampler(s, x, append_zero(_grid(levels // 2))),
     }
@@ -79,8 +87,16 @@ def sampler_results(batch: int = 16, size: int = 16, levels: int = 21, repeats: 
         with torch.no_grad():
             wall = seconds(lambda run=run, score=score: run(score, x), dev, repeats=repeats)
         nfe = score.nfe // (repeats + 1)  # the counter saw the warm-up and every repeat
-        out.append(Result("sampler", name, "wall / (NFE x forward)", wall / (nfe * t_fwd), "ratio",
-                          f"NFE {nfe}, batch {batch}x3x{size}x{size}, forward {t_fwd * 1e3:.3g} ms, {dev.type}"))
+        out.append(
+            Result(
+                "sampler",
+                name,
+                "wall / (NFE x forward)",
+                wall / (nfe * t_fwd),
+                "ratio",
+                f"NFE {nfe}, batch {batch}x3x{size}x{size}, forward {t_fwd * 1e3:.3g} ms, {dev.type}",
+            )
+        )
     out += _dlg_gibbs(net, x, forward_seconds(lambda: net(x, sigma), dev), dev, repeats)
     out += _subspace(net, x, forward_seconds(lambda: net(x, sigma), dev), dev, repeats)
     return out
@@ -93,8 +109,11 @@ def _dlg_gibbs(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device,
         from papers.dlg.gibbs import ClassifierCalls, gibbs_sweep
         from repro.sde import dlg_level_grid
     except ImportError as err:
-        return [Result("sampler", "dlg_gibbs_sweep", "wall / (NFE x forward)", float("nan"), "ratio",
-                       f"not measured: {err}")]
+        return [
+            Result(
+                "sampler", "dlg_gibbs_sweep", "wall / (NFE x forward)", float("nan"), "ratio", f"not measured: {err}"
+            )
+        ]
     levels = dlg_level_grid(k=100).float().to(dev)
     clf_net = SimpleCNN(n_levels=100, channels=3, image_size=x.shape[-1]).to(dev).eval().requires_grad_(False)
     t_clf = forward_seconds(lambda: clf_net(x), dev)
@@ -110,9 +129,16 @@ def _dlg_gibbs(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device,
     with torch.no_grad():
         wall = seconds(lambda: chain(score, clf), dev, repeats=repeats)
     nfe, calls = score.nfe // (repeats + 1), clf.calls // (repeats + 1)
-    return [Result("sampler", "dlg_gibbs_sweep", "wall / (NFE x forward + classifier calls x its forward)",
-                   wall / (nfe * t_fwd + calls * t_clf), "ratio",
-                   f"NFE {nfe}, classifier calls {calls} ({t_clf * 1e3:.3g} ms each), {sweeps} sweeps")]
+    return [
+        Result(
+            "sampler",
+            "dlg_gibbs_sweep",
+            "wall / (NFE x forward + classifier calls x its forward)",
+            wall / (nfe * t_fwd + calls * t_clf),
+            "ratio",
+            f"NFE {nfe}, classifier calls {calls} ({t_clf * 1e3:.3g} ms each), {sweeps} sweeps",
+        )
+    ]
 
 
 def _subspace(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device, repeats: int) -> list[Result]:
@@ -121,20 +147,31 @@ def _subspace(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device, 
         from papers.subspace.operators import down
         from papers.subspace.sampler import subspace_sample
     except ImportError as err:
-        return [Result("sampler", "subspace_sample", "wall / (NFE x forward)", float("nan"), "ratio",
-                       f"not measured: {err}")]
+        return [
+            Result(
+                "sampler", "subspace_sample", "wall / (NFE x forward)", float("nan"), "ratio", f"not measured: {err}"
+            )
+        ]
     y = down(x, 1)
     sigma_y = torch.full((y.shape[0],), 0.5, device=dev)
     t_sub = forward_seconds(lambda: net(y, sigma_y), dev)
     full, sub = CountingScore(net), CountingScore(net)
     grid = append_zero(_grid(20))
     with torch.no_grad():
-        wall = seconds(lambda: subspace_sample(full, sub, y, grid, n_sub=10, levels=1, sigma_perp=0.05), dev,
-                       repeats=repeats)
+        wall = seconds(
+            lambda: subspace_sample(full, sub, y, grid, n_sub=10, levels=1, sigma_perp=0.05), dev, repeats=repeats
+        )
     n_full, n_sub = full.nfe // (repeats + 1), sub.nfe // (repeats + 1)
-    return [Result("sampler", "subspace_sample", "wall / (NFE x forward), per resolution",
-                   wall / (n_full * t_fwd + n_sub * t_sub), "ratio",
-                   f"NFE full {n_full} ({t_fwd * 1e3:.3g} ms), subspace {n_sub} ({t_sub * 1e3:.3g} ms)")]
+    return [
+        Result(
+            "sampler",
+            "subspace_sample",
+            "wall / (NFE x forward), per resolution",
+            wall / (n_full * t_fwd + n_sub * t_sub),
+            "ratio",
+            f"NFE full {n_full} ({t_fwd * 1e3:.3g} ms), subspace {n_sub} ({t_sub * 1e3:.3g} ms)",
+        )
+    ]
 
 
 def gpu_results(steps: int = 20) -> list[Result]:
@@ -144,12 +181,14 @@ def gpu_results(steps: int = 20) -> list[Result]:
     dev = device()
     if dev.type != "cuda":
         return [Result("gpu", "ncsnpp_sampling", "images/s", float("nan"), "images/s", "needs a CUDA device")]
-    variants = [("fp32", 128, {}, False, False), ("tf32", 128, {}, True, False),
-                ("tf32+channels_last", 128, {"channels_last": True}, True, False),
-                ("tf32+channels_last+compile", 128, {"channels_last": True, "compile": True}, True, False),
-                ("bf16 autocast+channels_last+compile", 128, {"channels_last": True, "compile": True}, True, True),
-                ("bf16 autocast+channels_last+compile, batch 512", 512, {"channels_last": True, "compile": True},
-                 True, True)]
+    variants = [
+        ("fp32", 128, {}, False, False),
+        ("tf32", 128, {}, True, False),
+        ("tf32+channels_last", 128, {"channels_last": True}, True, False),
+        ("tf32+channels_last+compile", 128, {"channels_last": True, "compile": True}, True, False),
+        ("bf16 autocast+channels_last+compile", 128, {"channels_last": True, "compile": True}, True, True),
+        ("bf16 autocast+channels_last+compile, batch 512", 512, {"channels_last": True, "compile": True}, True, True),
+    ]
     out = []
     for name, batch, options, tf32, bf16 in variants:
         torch.manual_seed(0)
@@ -164,8 +203,16 @@ def gpu_results(steps: int = 20) -> list[Result]:
                 integrators.reverse_diffusion(net, x, grid)
 
         wall = seconds(sample, dev, repeats=3, warmup=2)  # warm-up covers compilation
-        out.append(Result("gpu", f"ncsnpp_sampling[{name}]", "images/s at 1000 steps",
-                          batch / (wall * 1000 / steps), "images/s", f"{torch.cuda.get_device_name(dev)}"))
+        out.append(
+            Result(
+                "gpu",
+                f"ncsnpp_sampling[{name}]",
+                "images/s at 1000 steps",
+                batch / (wall * 1000 / steps),
+                "images/s",
+                f"{torch.cuda.get_device_name(dev)}",
+            )
+        )
     speed.set_tf32(False)
     return out
 

@@ -64,27 +64,38 @@ def _ncsn(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from repro.sde import geometric_sigmas
 
     sigmas = geometric_sigmas(10, 1.0, 0.01).float()
-    return Case("ncsn RefineNet (ngf 8, 3x16x16, batch 4)", CondRefineNetDilated(3, 8, 10),
-                lambda m, x: dsm_loss(m, x, sigmas),
-                TensorBatches(images, 4, transform=image_transform(dequant=True, flip=True)),
-                TrainConfig(steps=steps, lr=1e-3, batch_size=4, ckpt_every=steps))
+    return Case(
+        "ncsn RefineNet (ngf 8, 3x16x16, batch 4)",
+        CondRefineNetDilated(3, 8, 10),
+        lambda m, x: dsm_loss(m, x, sigmas),
+        TensorBatches(images, 4, transform=image_transform(dequant=True, flip=True)),
+        TrainConfig(steps=steps, lr=1e-3, batch_size=4, ckpt_every=steps),
+    )
 
 
 def _dlg_score(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from papers.dlg.nets import TinyScoreNet, ve_dsm_loss
 
-    return Case("dlg TinyScoreNet (width 16, 1x28x28, batch 4)", TinyScoreNet(1, 16), ve_dsm_loss(0.01, 50.0),
-                TensorBatches(digits, 4), TrainConfig(steps=steps, lr=1e-3, batch_size=4, ema_decay=0.999,
-                                                      grad_clip=1.0, ckpt_every=steps))
+    return Case(
+        "dlg TinyScoreNet (width 16, 1x28x28, batch 4)",
+        TinyScoreNet(1, 16),
+        ve_dsm_loss(0.01, 50.0),
+        TensorBatches(digits, 4),
+        TrainConfig(steps=steps, lr=1e-3, batch_size=4, ema_decay=0.999, grad_clip=1.0, ckpt_every=steps),
+    )
 
 
 def _dlg_classifier(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from papers.dlg.classifier import SimpleCNN, level_loss
     from repro.sde import dlg_level_grid
 
-    return Case("dlg level classifier SimpleCNN (1x28x28, batch 8)", SimpleCNN(100, channels=1, image_size=28),
-                level_loss(dlg_level_grid(k=100).float()), TensorBatches(digits, 8),
-                TrainConfig(steps=steps, lr=1e-3, batch_size=8, grad_clip=1.0, ckpt_every=steps))
+    return Case(
+        "dlg level classifier SimpleCNN (1x28x28, batch 8)",
+        SimpleCNN(100, channels=1, image_size=28),
+        level_loss(dlg_level_grid(k=100).float()),
+        TensorBatches(digits, 8),
+        TrainConfig(steps=steps, lr=1e-3, batch_size=8, grad_clip=1.0, ckpt_every=steps),
+    )
 
 
 def _subspace_ncsnpp(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
@@ -92,20 +103,37 @@ def _subspace_ncsnpp(steps: int, images: torch.Tensor, digits: torch.Tensor) -> 
     from repro.nets.ncsnpp import NCSNpp, NCSNppConfig
 
     cfg = NCSNppConfig(nf=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), image_size=16)
-    return Case("subspace NCSN++ (nf 16, 3x16x16, batch 4)", NCSNpp(cfg), ve_dsm_loss(0.01, 50.0),
-                TensorBatches(images, 4), TrainConfig(steps=steps, lr=2e-4, batch_size=4, ema_decay=0.999,
-                                                      grad_clip=1.0, warmup=5000, ckpt_every=steps))
+    return Case(
+        "subspace NCSN++ (nf 16, 3x16x16, batch 4)",
+        NCSNpp(cfg),
+        ve_dsm_loss(0.01, 50.0),
+        TensorBatches(images, 4),
+        TrainConfig(steps=steps, lr=2e-4, batch_size=4, ema_decay=0.999, grad_clip=1.0, warmup=5000, ckpt_every=steps),
+    )
 
 
 def _sohl(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from papers.sohl.common import gaussian_vector_model
 
     x = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
-    cfg = {"net": "mlp", "hidden": [64, 64], "activation": "tanh", "T": 40, "beta1": 0.001, "learned_beta": True,
-           "mean_param": "forward", "readout": "per_step", "rbf_units": 16}
-    return Case("sohl swiss-roll MLP (T 40, batch 500)", gaussian_vector_model(cfg, x, 0), lambda m, b: m.loss(b),
-                TensorBatches(x, 500), TrainConfig(steps=steps, lr=1e-2, batch_size=500, ema_decay=0.995,
-                                                   ckpt_every=steps))
+    cfg = {
+        "net": "mlp",
+        "hidden": [64, 64],
+        "activation": "tanh",
+        "T": 40,
+        "beta1": 0.001,
+        "learned_beta": True,
+        "mean_param": "forward",
+        "readout": "per_step",
+        "rbf_units": 16,
+    }
+    return Case(
+        "sohl swiss-roll MLP (T 40, batch 500)",
+        gaussian_vector_model(cfg, x, 0),
+        lambda m, b: m.loss(b),
+        TensorBatches(x, 500),
+        TrainConfig(steps=steps, lr=1e-2, batch_size=500, ema_decay=0.995, ckpt_every=steps),
+    )
 
 
 def bare_loop(model: nn.Module, case: Case, dev: torch.device) -> None:
@@ -125,7 +153,19 @@ def bare_loop(model: nn.Module, case: Case, dev: torch.device) -> None:
             ema.update(model)
 
 
-def overhead(case: Case, dev: torch.device, repeats: int) -> Result:
+def machinery(steps: int) -> Case:
+    """A model that costs almost nothing, so train() - bare is the loop's own per-step cost."""
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(2))
+    return Case(
+        "loop machinery (Linear 8->8, batch 8)",
+        nn.Linear(8, 8),
+        lambda m, b: m(b).square().mean(),
+        TensorBatches(x, 8),
+        TrainConfig(steps=steps, lr=1e-3, batch_size=8, ema_decay=0.99, grad_clip=1.0, warmup=10, ckpt_every=steps),
+    )
+
+
+def overhead(case: Case, dev: torch.device, repeats: int) -> list[Result]:
     """Alternate bare and full runs (after one warm-up of each) and compare medians."""
     bare, full, ckpt = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,9 +192,14 @@ def overhead(case: Case, dev: torch.device, repeats: int) -> Result:
                 ckpt.append(t_ckpt)
     b, f, c = statistics.median(bare), statistics.median(full), statistics.median(ckpt)
     steps = case.cfg.steps
-    return Result("train", case.name, "train() / bare loop (checkpoint excluded)", (f - c) / b, "ratio",
-                  f"bare {b / steps * 1e3:.3g} ms/step, train {f / steps * 1e3:.3g} ms/step over {steps} steps, "
-                  f"checkpoint {c * 1e3:.3g} ms, {repeats} repeats, {dev.type}")
+    note = (
+        f"bare {b / steps * 1e3:.3g} ms/step, train {f / steps * 1e3:.3g} ms/step over {steps} steps, "
+        f"checkpoint {c * 1e3:.3g} ms, {repeats} repeats, {dev.type}"
+    )
+    return [
+        Result("train", case.name, "train() / bare loop (checkpoint excluded)", (f - c) / b, "ratio", note),
+        Result("train", case.name, "(train() - checkpoint - bare) per step", (f - c - b) / steps * 1e6, "us", note),
+    ]
 
 
 def gpu_results(steps: int = 60) -> list[Result]:
@@ -168,27 +213,44 @@ def gpu_results(steps: int = 60) -> list[Result]:
         return [Result("gpu", "ncsn_cifar10_training", "it/s", float("nan"), "it/s", "needs a CUDA device")]
     sigmas = geometric_sigmas(10, 1.0, 0.01).float().to(dev)
     data = torch.rand(1024, 3, 32, 32)
-    variants = {"fp32": {}, "tf32": {"tf32": True}, "tf32+channels_last": {"tf32": True, "channels_last": True},
-                "bf16+tf32+channels_last": {"bf16": True, "tf32": True, "channels_last": True},
-                "bf16+tf32+channels_last+compile": {"bf16": True, "tf32": True, "channels_last": True,
-                                                    "compile": True}}
+    variants = {
+        "fp32": {},
+        "tf32": {"tf32": True},
+        "tf32+channels_last": {"tf32": True, "channels_last": True},
+        "bf16+tf32+channels_last": {"bf16": True, "tf32": True, "channels_last": True},
+        "bf16+tf32+channels_last+compile": {"bf16": True, "tf32": True, "channels_last": True, "compile": True},
+    }
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, options in variants.items():
             torch.manual_seed(0)
             model = CondRefineNetDilated(3, 128, 10)
-            cfg = TrainConfig(steps=steps, lr=1e-3, batch_size=128, ckpt_every=10 * steps, log_every=steps // 3,
-                              **options)
+            cfg = TrainConfig(
+                steps=steps, lr=1e-3, batch_size=128, ckpt_every=10 * steps, log_every=steps // 3, **options
+            )
             warm = Run("bench", f"warm_{len(out)}", "paper", {"seed": 0}, runs_root=Path(tmp))
-            train(warm, copy.deepcopy(model), lambda m, x: dsm_loss(m, x, sigmas), TensorBatches(data, 128),
-                  TrainConfig(**{**cfg.__dict__, "steps": 10}))  # compiles and warms cuDNN autotuning
+            train(
+                warm,
+                copy.deepcopy(model),
+                lambda m, x: dsm_loss(m, x, sigmas),
+                TensorBatches(data, 128),
+                TrainConfig(**{**cfg.__dict__, "steps": 10}),
+            )  # compiles and warms cuDNN autotuning
             run = Run("bench", f"gpu_{len(out)}", "paper", {"seed": 0}, runs_root=Path(tmp))
             sync(dev)
             t0 = time.perf_counter()
             train(run, model, lambda m, x: dsm_loss(m, x, sigmas), TensorBatches(data, 128), cfg)
             sync(dev)
-            out.append(Result("gpu", f"ncsn_cifar10_training[{name}]", "it/s", steps / (time.perf_counter() - t0),
-                              "it/s", f"RefineNet ngf 128, batch 128, {torch.cuda.get_device_name(dev)}"))
+            out.append(
+                Result(
+                    "gpu",
+                    f"ncsn_cifar10_training[{name}]",
+                    "it/s",
+                    steps / (time.perf_counter() - t0),
+                    "it/s",
+                    f"RefineNet ngf 128, batch 128, {torch.cuda.get_device_name(dev)}",
+                )
+            )
     return out
 
 
@@ -201,7 +263,8 @@ def main() -> None:
     dev = device()
     if dev.type == "cpu":
         torch.set_num_threads(1)  # CPU timings on a shared machine: one thread is steadier
-    results = [overhead(case, dev, args.repeats) for case in cases(args.steps)]
+    results = [r for case in cases(args.steps) for r in overhead(case, dev, args.repeats)[:1]]
+    results += overhead(machinery(10 * args.steps), dev, args.repeats)
     if args.gpu:
         results += gpu_results()
     emit(results, SOURCE)

@@ -23,8 +23,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def snakemake(workdir: Path, cores: int, timeout: float) -> tuple[float, subprocess.CompletedProcess]:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--config", "tier=smoke", "--directory",
-           str(workdir), "--snakefile", str(REPO / "Snakefile")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(cores),
+        "--config",
+        "tier=smoke",
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+    ]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
     return time.perf_counter() - t0, done
@@ -41,15 +52,32 @@ def workflow_results(cores: int = 2, timeout: float = 1800) -> list[Result]:
         workdir = Path(tmp)
         first, done = snakemake(workdir, cores, timeout)
         jobs = sum(1 for ln in done.stderr.splitlines() if ln.startswith("localrule ") or ln.startswith("rule "))
-        out = [Result("workflow", "smoke tier, clean directory", "wall time", first, "s",
-                      f"{jobs} jobs, --cores {cores}" if done.returncode == 0 else _why(done))]
+        out = [
+            Result(
+                "workflow",
+                "smoke tier, clean directory",
+                "wall time",
+                first,
+                "s",
+                f"{jobs} jobs, --cores {cores}" if done.returncode == 0 else _why(done),
+            )
+        ]
         if done.returncode != 0:
             return out
         again, done = snakemake(workdir, cores, timeout)
         nothing = "Nothing to be done" in done.stdout + done.stderr
-        out.append(Result("workflow", "smoke tier, no-op rerun", "wall time", again, "s",
-                          ("nothing to be done" if nothing else "WARNING: the rerun ran jobs")
-                          if done.returncode == 0 else _why(done)))
+        out.append(
+            Result(
+                "workflow",
+                "smoke tier, no-op rerun",
+                "wall time",
+                again,
+                "s",
+                ("nothing to be done" if nothing else "WARNING: the rerun ran jobs")
+                if done.returncode == 0
+                else _why(done),
+            )
+        )
         return out
 
 

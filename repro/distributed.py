@@ -44,21 +44,22 @@ def launched() -> bool:
 def setup(device: torch.device) -> World:
     """Join the process group named by torchrun's env vars (nccl on CUDA, gloo on CPU) and pick this rank's device.
 
-    Single-process runs return World(0, 1, device) and touch nothing.
+    Single-process runs return World(0, 1, device) and touch nothing. Idempotent: call it before a stage builds
+    any tensor on `run.device` ("cuda" means the current device, which this sets to cuda:LOCAL_RANK).
     """
     if not launched():
         return World(0, 1, device)
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+        device = torch.device("cuda", torch.cuda.current_device())
     if not dist.is_initialized():
         for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
             if key not in os.environ:
-                raise RuntimeError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} but ${key} is not set; "
-                                   f"start multi-process training with torchrun (or `repro train ... --nproc N`)")
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
-    if device.type == "cuda":
-        device = torch.device("cuda", torch.cuda.current_device())
+                raise RuntimeError(
+                    f"WORLD_SIZE={os.environ['WORLD_SIZE']} but ${key} is not set; "
+                    f"start multi-process training with torchrun (or `repro train ... --nproc N`)"
+                )
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return World(dist.get_rank(), dist.get_world_size(), device)
 
 
@@ -69,10 +70,12 @@ def shard(batch: Any, world: World) -> Any:
     if isinstance(batch, torch.Tensor):
         n = batch.shape[0]
         if n % world.size:
-            raise ValueError(f"the global batch of {n} samples cannot be split evenly over {world.size} processes; "
-                             f"choose a batch_size divisible by the number of processes")
+            raise ValueError(
+                f"the global batch of {n} samples cannot be split evenly over {world.size} processes; "
+                f"choose a batch_size divisible by the number of processes"
+            )
         per = n // world.size
-        return batch[world.rank * per:(world.rank + 1) * per]
+        return batch[world.rank * per : (world.rank + 1) * per]
     if isinstance(batch, (tuple, list)):
         return type(batch)(shard(b, world) for b in batch)
     if isinstance(batch, dict):
@@ -124,8 +127,16 @@ def strip_nproc(argv: Sequence[str]) -> tuple[int, list[str]]:
 
 def torchrun_command(nproc: int, argv: Sequence[str]) -> list[str]:
     """`python -m torch.distributed.run --standalone --nproc_per_node N -m repro <argv>` (single node)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-            "-m", "repro", *argv]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "repro",
+        *argv,
+    ]
 
 
 def relaunch(argv: Sequence[str]) -> int | None:
@@ -135,3 +146,17 @@ def relaunch(argv: Sequence[str]) -> int | None:
     if nproc <= 1 or launched():
         return None
     return subprocess.call(torchrun_command(nproc, rest))
+
+
+def is_main() -> bool:
+    """Rank 0 (or a single process): the one that writes stage stamps, metrics and logs."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def finish() -> None:
+    """Leave the process group at the end of a stage (all ranks wait for each other first)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -44,12 +44,14 @@ class VESDE:
 
     def discrete_sigmas(self) -> torch.Tensor:
         """score_sde's n discrete levels, ascending from sigma_min to sigma_max."""
-        return torch.exp(torch.linspace(math.log(self.sigma_min), math.log(self.sigma_max), self.n, dtype=torch.float64))
+        return torch.exp(
+            torch.linspace(math.log(self.sigma_min), math.log(self.sigma_max), self.n, dtype=torch.float64)
+        )
 
     def discretize(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """score_sde's SMLD discretisation: f = 0, G = sqrt(sigma_i^2 - sigma_{i-1}^2) on the discrete levels."""
         levels = self.discrete_sigmas()
-        i = (_as_tensor(t) * (self.n - 1)).round().long()
+        i = (_as_tensor(t) * (self.n - 1)).long()  # truncation, as upstream
         adjacent = torch.where(i == 0, torch.zeros_like(levels[i]), levels[(i - 1).clamp_min(0)])
         return torch.zeros_like(x), torch.sqrt(levels[i] ** 2 - adjacent**2).to(x.dtype)
 
@@ -65,7 +67,10 @@ class VESDE:
 
 
 class SubVPSDE:
-    """sub-VP: x_t = alpha_t x_0 + std_t z, B(t) = t^2 (b_max - b_min)/2 + t b_min, alpha = e^{-B/2}, std = 1 - e^{-B}."""
+    """sub-VP: x_t = alpha_t x_0 + std_t z; B(t) = t^2 (b_max - b_min)/2 + t b_min, alpha = e^{-B/2}, std = 1 - e^{-B}.
+
+    (Subspace sheet Sec. 2.2; score_sde's subVPSDE.)
+    """
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, n: int = 1000) -> None:
         if not 0 < beta_min < beta_max:

@@ -18,14 +18,17 @@ from torch import nn
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 COMPILE_BACKENDS = ("eager", "aot_eager")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 def check_compile_option(value: bool | str, where: str = "compile") -> None:
     """Raise a ValueError naming `where` unless `value` is a known compile option."""
     if isinstance(value, bool) or value in COMPILE_MODES or value in COMPILE_BACKENDS:
         return
-    raise ValueError(f"{where}: unknown torch.compile option {value!r}; use false, true, one of the modes "
-                     f"{COMPILE_MODES} or a debugging backend {COMPILE_BACKENDS}")
+    raise ValueError(
+        f"{where}: unknown torch.compile option {value!r}; use false, true, one of the modes "
+        f"{COMPILE_MODES} or a debugging backend {COMPILE_BACKENDS}"
+    )
 
 
 def compile_fn(fn: Callable, option: bool | str) -> Callable:
@@ -56,17 +59,23 @@ def prepare_for_inference(model: nn.Module, *, channels_last: bool = False, comp
     """The model in eval mode without parameter gradients, optionally channels_last and compiled.
 
     Returns a callable with the model's forward signature (the compiled wrapper when `compile` is set; it
-    recompiles once per new input shape, so keep sampling batches a fixed size). With "reduce-overhead" the
-    sampler loop must not synchronise with the host per step (ours do not) for CUDA graphs to pay off.
+    recompiles once per new input shape, so keep sampling batches a fixed size). With the CUDA-graph modes
+    ("reduce-overhead", "max-autotune") the sampler loop must not synchronise with the host per step (ours do
+    not) for the graphs to pay off, and each output is copied out of the graph's buffer, because samplers such
+    as Heun keep one score while computing the next and a graph replay would overwrite it.
     """
     check_compile_option(compile)
     model.eval().requires_grad_(False)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    return compile_fn(model, compile)
+    fn = compile_fn(model, compile)
+    if compile in CUDA_GRAPH_MODES:
+        return lambda *args, **kwargs: fn(*args, **kwargs).clone()
+    return fn
 
 
 def autocast(enabled: bool, device: torch.device):
     """bf16 autocast on CUDA when enabled; a disabled (no-op) context elsewhere."""
-    return torch.autocast(device.type if device.type == "cuda" else "cpu", dtype=torch.bfloat16,
-                          enabled=enabled and device.type == "cuda")
+    return torch.autocast(
+        device.type if device.type == "cuda" else "cpu", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda"
+    )

@@ -51,8 +51,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.lr <= 0 or self.batch_size <= 0 or self.ckpt_every <= 0 or self.log_every <= 0:
-            raise ValueError(f"training config {self.name!r}: steps, lr, batch_size, ckpt_every, log_every must be "
-                             f"> 0: {self}")
+            raise ValueError(
+                f"training config {self.name!r}: steps, lr, batch_size, ckpt_every, log_every must be > 0: {self}"
+            )
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
             raise ValueError(f"training config {self.name!r}: unknown optimizer {self.optimizer!r}")
         speed.check_compile_option(self.compile, f"training config {self.name!r}: compile")
@@ -110,8 +111,13 @@ class _LossModule(nn.Module):
         return self.loss_fn(self.model, batch)
 
 
-def train(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-          batches: Callable[[int], Any], cfg: TrainConfig) -> nn.Module:
+def train(
+    run: Run,
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+    batches: Callable[[int], Any],
+    cfg: TrainConfig,
+) -> nn.Module:
     """Train `model` for `cfg.steps` steps, resuming from `checkpoints/<name>.pt` if it exists.
 
     Returns the model with its final weights, or EMA weights when `ema_decay` is set. On CPU a run that was
@@ -143,9 +149,11 @@ def train(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
         if world.main:
             run.log(f"{cfg.name}: resumed at step {step}/{cfg.steps} from {path}")
             if state.get("world_size", 1) != world.size:
-                run.log(f"{cfg.name}: the checkpoint was written by {state.get('world_size', 1)} processes, this run "
-                        f"has {world.size}: same data order, but the loss's random draws differ from an "
-                        f"uninterrupted run")
+                run.log(
+                    f"{cfg.name}: the checkpoint was written by {state.get('world_size', 1)} processes, this run "
+                    f"has {world.size}: same data order, but the loss's random draws differ from an "
+                    f"uninterrupted run"
+                )
     else:
         torch.manual_seed(_rank_seed(run.seed, world.rank))
 
@@ -176,7 +184,8 @@ def train(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
                 first = step - len(recent) + int((~torch.isfinite(recent)).nonzero()[0]) + 1
                 raise NonFiniteLossError(
                     f"{run.paper}/{run.experiment} {cfg.name}: loss is {recent[first - step + len(recent) - 1]} at "
-                    f"step {first}; training stopped, the last good checkpoint is kept at {path}")
+                    f"step {first}; training stopped, the last good checkpoint is kept at {path}"
+                )
             mean = recent.mean().item()
             if world.main:
                 with open(log_path, "a") as fh:
@@ -189,11 +198,20 @@ def train(run: Run, model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             rng = distributed.gather_objects(_rng_state(world), world)  # a collective: every rank takes part
             if world.main:
-                checkpoint.save(path, {
-                    "config": asdict(cfg), "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "ema": ema.shadow if ema is not None else None, "rng": rng[0],
-                    "rng_ranks": rng if world.active else None, "world_size": world.size,
-                    "finished": step == cfg.steps})
+                checkpoint.save(
+                    path,
+                    {
+                        "config": asdict(cfg),
+                        "step": step,
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "ema": ema.shadow if ema is not None else None,
+                        "rng": rng[0],
+                        "rng_ranks": rng if world.active else None,
+                        "world_size": world.size,
+                        "finished": step == cfg.steps,
+                    },
+                )
     bar.close()
     distributed.barrier(world)  # no rank goes on before rank 0's final checkpoint is on disk
     if ema is not None:
@@ -232,8 +250,10 @@ def _check_config(saved: dict[str, Any], cfg: TrainConfig, path) -> None:
     now = asdict(cfg)
     differs = [k for k in set(saved) | set(now) if k not in EXECUTION_FIELDS and saved.get(k) != now.get(k)]
     if differs:
-        raise RuntimeError(f"{path} was written with a different training config ({', '.join(sorted(differs))}); "
-                           f"delete it to retrain.\n  checkpoint: {saved}\n  now:        {now}")
+        raise RuntimeError(
+            f"{path} was written with a different training config ({', '.join(sorted(differs))}); "
+            f"delete it to retrain.\n  checkpoint: {saved}\n  now:        {now}"
+        )
 
 
 def _rank_seed(seed: int, rank: int) -> int:

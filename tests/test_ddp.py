@@ -48,14 +48,56 @@ def _train(runs_root: Path, seen: list[torch.Tensor] | None = None) -> nn.Module
     return train(run, model, loss_fn, _batches(run.seed), TrainConfig(**CFG))
 
 
+class Interrupted(Exception):
+    pass
+
+
+def _noisy(runs_root: Path, stop_at: int = -1) -> nn.Module:
+    """A loss drawing noise from the global RNG (each rank its own stream); raises on call `stop_at` on all ranks."""
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 2))
+    run = Run("test", "noisy", "smoke", {"seed": 5}, runs_root=runs_root)
+    calls = {"n": 0}
+
+    def loss_fn(m: nn.Module, batch) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == stop_at:
+            raise Interrupted
+        return ((m(batch[0] + 0.3 * torch.randn_like(batch[0])) - batch[1]) ** 2).mean()
+
+    return train(run, model, loss_fn, _batches(run.seed), TrainConfig(**CFG))
+
+
 def _worker(rank: int, port: int, runs_root: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(WORLD), GLOO_SOCKET_IFNAME="lo")
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(WORLD),
+        GLOO_SOCKET_IFNAME="lo",
+    )
     torch.set_num_threads(1)
     seen: list[torch.Tensor] = []
     model = _train(Path(runs_root), seen)
-    torch.save({"weights": model.state_dict(), "seen": torch.stack(seen)}, Path(runs_root) / f"rank{rank}.pt")
-    torch.distributed.destroy_process_group()
+    straight = _noisy(Path(runs_root) / "straight")
+    try:
+        _noisy(Path(runs_root) / "resumed", stop_at=9)  # between the checkpoints of steps 6 and 12
+    except Interrupted:
+        pass
+    resumed = _noisy(Path(runs_root) / "resumed")
+    torch.save(
+        {
+            "weights": model.state_dict(),
+            "seen": torch.stack(seen),
+            "main": distributed.is_main(),
+            "straight": straight.state_dict(),
+            "resumed": resumed.state_dict(),
+        },
+        Path(runs_root) / f"rank{rank}.pt",
+    )
+    distributed.finish()
+    assert not torch.distributed.is_initialized()
 
 
 def _free_port() -> int:
@@ -75,7 +117,9 @@ def ddp_and_single(tmp_path_factory):
 
 def test_two_processes_match_single_process_on_the_global_batch(ddp_and_single):
     root, single = ddp_and_single
-    ranks = [torch.load(root / "ddp" / f"rank{r}.pt")["weights"] for r in range(WORLD)]
+    saved = [torch.load(root / "ddp" / f"rank{r}.pt") for r in range(WORLD)]
+    assert [s["main"] for s in saved] == [True, False]
+    ranks = [s["weights"] for s in saved]
     for k, v in single.state_dict().items():  # EMA weights, as `train` returns them
         assert torch.equal(ranks[0][k], ranks[1][k]), f"ranks disagree on {k}"
         torch.testing.assert_close(ranks[0][k], v, rtol=0, atol=1e-6)
@@ -115,6 +159,16 @@ def test_checkpoint_keeps_one_distinct_rng_stream_per_rank(ddp_and_single):
     assert ckpt["world_size"] == WORLD and ckpt["finished"] and len(ckpt["rng_ranks"]) == WORLD
     assert not torch.equal(ckpt["rng_ranks"][0]["torch"], ckpt["rng_ranks"][1]["torch"])
     assert torch.equal(ckpt["rng"]["torch"], ckpt["rng_ranks"][0]["torch"])
+
+
+def test_interrupted_and_resumed_ddp_run_is_bit_identical_to_an_uninterrupted_one(ddp_and_single):
+    root, _ = ddp_and_single
+    log = (root / "ddp" / "resumed" / "smoke" / "test" / "noisy" / "log.txt").read_text()
+    assert "resumed at step 6/12" in log
+    for r in range(WORLD):
+        saved = torch.load(root / "ddp" / f"rank{r}.pt")
+        for k, v in saved["straight"].items():
+            assert torch.equal(saved["resumed"][k], v), f"rank {r}: {k}"
 
 
 def test_shard_takes_contiguous_slices_and_rejects_uneven_batches():

@@ -102,8 +102,9 @@ def test_dlg_with_exact_scores_recovers_a_gaussian():
 
 def test_sampled_level_ablation_draws_from_the_classifier():
     logits = torch.log(torch.tensor([[0.0, 1.0, 0.0, 0.0]]) + 1e-30).expand(50, 4)
-    s = level_sigma(lambda x: logits, LEVELS[:4], torch.zeros(50, 2), sample=True,
-                    generator=torch.Generator().manual_seed(0))
+    s = level_sigma(
+        lambda x: logits, LEVELS[:4], torch.zeros(50, 2), sample=True, generator=torch.Generator().manual_seed(0)
+    )
     assert (s == LEVELS[1].float()).all()
 
 
@@ -136,3 +137,13 @@ def test_dmcmc_checkpoint_converter(tmp_path):
         load_dmcmc_classifier(path, "cifar10")
     with pytest.raises(FileNotFoundError, match="DMCMC classifier checkpoint not found"):
         load_dmcmc_classifier(tmp_path / "absent.pt")
+
+
+def test_float32_oracle_agrees_with_float64():
+    mix = GaussianMixture([0.25, 0.75], 5 * torch.eye(2, 32, dtype=torch.float64), stds=1.0)
+    x = mix.sample(64, torch.Generator().manual_seed(3)) + LEVELS[::15][:64, None] * torch.randn(
+        64, 32, dtype=torch.float64
+    )
+    exact = level_sigma(OracleLevelPosterior(mix, LEVELS), LEVELS, x)
+    fast = level_sigma(OracleLevelPosterior(mix, LEVELS, dtype=torch.float32), LEVELS, x)
+    assert ((fast.double() / exact).log().abs() < 0.01).float().mean() > 0.95

@@ -29,7 +29,7 @@ def test_log_prob_is_the_weighted_sum_of_components():
     sigma = 0.8
     dens = sum(
         w * torch.distributions.Normal(mu, torch.sqrt(s**2 + sigma**2)).log_prob(x).sum(-1).exp()
-        for w, mu, s in zip(g.weights, g.means, g.stds)
+        for w, mu, s in zip(g.weights, g.means, g.stds, strict=True)
     )
     torch.testing.assert_close(g.log_prob(x, sigma), dens.log())
 
@@ -57,7 +57,9 @@ def test_zero_std_gives_ncsn_toy_convention():
     g = GaussianMixture([0.2, 0.8], means, stds=0.0)
     x = torch.tensor([[0.3, -1.0], [4.0, 6.0]], dtype=torch.float64)
     sigma = 2.0
-    logp = torch.log(torch.tensor([0.2, 0.8], dtype=torch.float64)) - ((x[:, None] - means) ** 2).sum(-1) / (2 * sigma**2)
+    logp = torch.log(torch.tensor([0.2, 0.8], dtype=torch.float64)) - ((x[:, None] - means) ** 2).sum(-1) / (
+        2 * sigma**2
+    )
     r = torch.softmax(logp, -1)
     expected = (r[:, :, None] * (means[None] - x[:, None]) / sigma**2).sum(1)
     torch.testing.assert_close(g.responsibilities(x, sigma), r)

@@ -40,7 +40,9 @@ def test_single_steps_follow_their_formulas():
 
 def test_churn_gamma_cap_and_window():
     sig = torch.tensor([0.01, 0.05, 0.5, 1.0, 2.0])
-    assert I.churn_gamma(sig, 20).tolist() == pytest.approx([0, math.sqrt(2) - 1, math.sqrt(2) - 1, math.sqrt(2) - 1, 0])
+    assert I.churn_gamma(sig, 20).tolist() == pytest.approx(
+        [0, math.sqrt(2) - 1, math.sqrt(2) - 1, math.sqrt(2) - 1, 0]
+    )
     assert I.churn_gamma(sig, 1000)[2] == pytest.approx(0.08)
 
 
@@ -61,7 +63,9 @@ def test_deterministic_integrators_follow_the_exact_flow():
 
 
 def test_per_sample_start_equals_separate_runs():
-    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * torch.tensor([[30.0], [2.0]])
+    x = torch.randn(2, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * torch.tensor(
+        [[30.0], [2.0]]
+    )
     grid = karras_sigmas(40, torch.tensor([30.0, 2.0]), 0.01)
     both = I.karras_heun(gauss_score, x, grid)
     for b in range(2):
@@ -79,7 +83,9 @@ def test_stochastic_integrators_recover_the_gaussian(name):
         "reverse_diffusion": append_zero(geometric_sigmas(200, smax, 0.01)),
         "karras_stochastic": karras_sigmas(100, smax, 0.01),
     }
-    out = getattr(I, name)(gauss_score, x, grids[name], noise=lambda t: torch.randn(t.shape, generator=gen, dtype=t.dtype))
+    out = getattr(I, name)(
+        gauss_score, x, grids[name], noise=lambda t: torch.randn(t.shape, generator=gen, dtype=t.dtype)
+    )
     se_var = S**2 * math.sqrt(2 / (n * d))
     assert abs(float(out.mean())) < 5 * S / math.sqrt(n * d)
     assert abs(float(out.var()) - S**2) < 5 * se_var + 0.03 * S**2

@@ -57,8 +57,15 @@ def test_projected_corrector_leaves_subspace_component_unchanged() -> None:
     g = torch.Generator().manual_seed(2)
     x = torch.randn(5, 2, 8, 8, generator=g, dtype=torch.float64)
     sigma = torch.full((5,), 0.4, dtype=torch.float64)
-    out = langevin_corrector(gauss_score(1.0), x, sigma, snr=0.22, n_steps=3, project=lambda v: orthogonal(v, 2),
-                             noise=lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype))
+    out = langevin_corrector(
+        gauss_score(1.0),
+        x,
+        sigma,
+        snr=0.22,
+        n_steps=3,
+        project=lambda v: orthogonal(v, 2),
+        noise=lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype),
+    )
     torch.testing.assert_close(project(out, 2), project(x, 2))
     assert (orthogonal(out, 2) - orthogonal(x, 2)).abs().max() > 1e-3
 
@@ -69,8 +76,14 @@ def test_corrector_one_step_second_moment_is_exact() -> None:
     g = torch.Generator().manual_seed(3)
     v, n, d, snr = 0.7, 4000, 64, 0.3
     x = torch.randn(n, d, generator=g, dtype=torch.float64) * v**0.5
-    out = langevin_corrector(gauss_score(0.0), x, torch.full((n,), v**0.5, dtype=torch.float64), snr=snr, n_steps=1,
-                             noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype))
+    out = langevin_corrector(
+        gauss_score(0.0),
+        x,
+        torch.full((n,), v**0.5, dtype=torch.float64),
+        snr=snr,
+        n_steps=1,
+        noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype),
+    )
     expected = 1 + 4 * snr**4 * (d + 2) / (d - 2) + 16 * snr**2 / (d - 2)  # 1.058; naive 1 + 4 snr⁴ would be 1.032
     assert float(out.square().mean() / v) == pytest.approx(expected, abs=0.01)  # std error ≈ 0.003
 
@@ -81,8 +94,9 @@ def test_predictor_only_matches_exact_variance_recursion() -> None:
     v0, n = 0.25, 20000
     sigmas = append_zero(geometric_sigmas(30, 20.0, 0.01))
     x = 20.0 * torch.randn(n, 2, generator=g, dtype=torch.float64)
-    out = pc_sampler(gauss_score(v0), x, sigmas, n_corrector=0,
-                     noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype))
+    out = pc_sampler(
+        gauss_score(v0), x, sigmas, n_corrector=0, noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype)
+    )
     var = 400.0
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
@@ -94,7 +108,7 @@ def test_predictor_only_matches_exact_variance_recursion() -> None:
 @pytest.mark.parametrize("dim,norms", [(16, "sample"), (2, "batch")])
 def test_nfe_and_mixture_weights_with_exact_score(dim: int, norms: str) -> None:
     """PC with the exact score recovers mixture weights 0.2 / 0.8. Per-sample corrector norms need a few dimensions
-    for ‖z‖/‖s‖ to concentrate: in 2-d they give oversized steps near the saddle (weight ≈ 0.32), hence "batch" there."""
+    for ‖z‖/‖s‖ to concentrate: in 2-d they overshoot near the saddle (weight ≈ 0.32), hence "batch" there."""
     means = torch.zeros(2, dim, dtype=torch.float64)
     means[:, 0] = torch.tensor([-1.0, 1.0])
     gmm = GaussianMixture([0.2, 0.8], means, stds=0.1)
@@ -102,8 +116,13 @@ def test_nfe_and_mixture_weights_with_exact_score(dim: int, norms: str) -> None:
     g = torch.Generator().manual_seed(5)
     n_steps = 100
     x = 10.0 * torch.randn(2000, dim, generator=g, dtype=torch.float64)
-    out = pc_sampler(score, x, append_zero(geometric_sigmas(n_steps, 10.0, 0.01)), norms=norms,
-                     noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype))
+    out = pc_sampler(
+        score,
+        x,
+        append_zero(geometric_sigmas(n_steps, 10.0, 0.01)),
+        norms=norms,
+        noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype),
+    )
     assert score.nfe == n_steps * 2
     frac = float((out[:, 0] < 0).double().mean())
     assert frac == pytest.approx(0.2, abs=0.03)  # binomial std ≈ 0.009, plus discretisation bias

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from repro.sde import SubVPSDE, VESDE, append_zero, dlg_level_grid, geometric_sigmas, karras_sigmas
+from repro.sde import VESDE, SubVPSDE, append_zero, dlg_level_grid, geometric_sigmas, karras_sigmas
 
 
 def test_ve_sigma_diffusion_and_inverse():
@@ -25,8 +25,10 @@ def test_ve_sigma_diffusion_and_inverse():
 def test_ve_discretize_uses_adjacent_levels():
     sde = VESDE(0.01, 50.0, n=10)
     levels = sde.discrete_sigmas()
-    _, G = sde.discretize(torch.zeros(3, 1, dtype=torch.float64), torch.tensor([0.0, 5 / 9, 1.0]))
-    expected = torch.stack([levels[0], (levels[5] ** 2 - levels[4] ** 2).sqrt(), (levels[9] ** 2 - levels[8] ** 2).sqrt()])
+    _, G = sde.discretize(torch.zeros(3, 1, dtype=torch.float64), torch.tensor([0.0, 0.6, 1.0]))
+    expected = torch.stack(
+        [levels[0], (levels[5] ** 2 - levels[4] ** 2).sqrt(), (levels[9] ** 2 - levels[8] ** 2).sqrt()]
+    )
     torch.testing.assert_close(G, expected)
 
 

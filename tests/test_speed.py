@@ -19,10 +19,15 @@ from repro.train import TrainConfig, train
 
 REPRO = str(Path(__file__).resolve().parents[1] / "repro")
 # Ops that read device data on the host: .item()/float()/bool()/if tensor, data-dependent shapes, tensor equality.
-SYNC_OPS = {"_local_scalar_dense", "is_nonzero", "nonzero", "masked_select", "equal", "unique_consecutive",
-            "_unique2"}
-PLUMBING = ("torch/_tensor.py", "torch/utils/_python_dispatch.py", "torch/_ops.py", "torch/overrides.py",
-            "torch/_compile.py", "torch/_dynamo/")
+SYNC_OPS = {"_local_scalar_dense", "is_nonzero", "nonzero", "masked_select", "equal", "unique_consecutive", "_unique2"}
+PLUMBING = (
+    "torch/_tensor.py",
+    "torch/utils/_python_dispatch.py",
+    "torch/_ops.py",
+    "torch/overrides.py",
+    "torch/_compile.py",
+    "torch/_dynamo/",
+)
 
 
 class HostSyncs(TorchDispatchMode):
@@ -46,8 +51,9 @@ class HostSyncs(TorchDispatchMode):
 class TinyConv(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.GroupNorm(2, 6), nn.SiLU(),
-                                 nn.Conv2d(6, 2, 3, padding=1))
+        self.net = nn.Sequential(
+            nn.Conv2d(2, 6, 3, padding=1), nn.GroupNorm(2, 6), nn.SiLU(), nn.Conv2d(6, 2, 3, padding=1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -59,8 +65,17 @@ def _fit(tmp_path: Path, name: str, **options) -> tuple[nn.Module, list[float]]:
     torch.manual_seed(0)
     model = TinyConv()
     data = torch.randn(32, 2, 6, 6, generator=torch.Generator().manual_seed(2))
-    cfg = TrainConfig(steps=options.pop("steps", 8), lr=1e-2, batch_size=8, ema_decay=0.9, grad_clip=1.0, warmup=2,
-                      log_every=options.pop("log_every", 4), ckpt_every=1000, **options)
+    cfg = TrainConfig(
+        steps=options.pop("steps", 8),
+        lr=1e-2,
+        batch_size=8,
+        ema_decay=0.9,
+        grad_clip=1.0,
+        warmup=2,
+        log_every=options.pop("log_every", 4),
+        ckpt_every=1000,
+        **options,
+    )
 
     def loss_fn(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
         noisy = x + 0.5 * torch.randn_like(x)
@@ -145,3 +160,12 @@ def test_sampler_loops_never_sync_with_the_host(name):
         out = SAMPLERS[name](torch.randn(4, 2, 3, 3))
     assert out.shape == (4, 2, 3, 3) and torch.isfinite(out).all()
     assert mode.calls == [], f"{name} synchronises with the host: {mode.calls}"
+
+
+def test_speed_options_may_change_between_a_run_and_its_resume_but_the_math_may_not(tmp_path):
+    model, _ = _fit(tmp_path, "resume", steps=4)
+    again, _ = _fit(tmp_path, "resume", steps=4, channels_last=True, compile="eager")  # finished: loads, no steps
+    for (k, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    with pytest.raises(RuntimeError, match=r"different training config \(tf32\)"):
+        _fit(tmp_path, "resume", steps=4, tf32=True)

@@ -40,8 +40,9 @@ def test_operator_identities(channels: int, levels: int) -> None:
     torch.testing.assert_close(p.norm() ** 2 + orthogonal(x, levels).norm() ** 2, x.norm() ** 2)  # Pythagoras
     # P maps onto block-constant images, and the ×2-per-level scaling of the paper (sum / 2 per level)
     f = 2**levels
-    torch.testing.assert_close(p, x.unfold(-2, f, f).unfold(-2, f, f).mean((-1, -2)).repeat_interleave(f, -1)
-                               .repeat_interleave(f, -2))
+    torch.testing.assert_close(
+        p, x.unfold(-2, f, f).unfold(-2, f, f).mean((-1, -2)).repeat_interleave(f, -1).repeat_interleave(f, -2)
+    )
     ones = torch.ones(1, channels, 16, 16, dtype=torch.float64)
     torch.testing.assert_close(down(ones, levels), torch.full_like(down(ones, levels), float(f)))
 
@@ -101,8 +102,9 @@ def test_boundary_step_gives_exact_marginal() -> None:
     x0 = law.sample(n, g)
     direct = x0 + sigma * torch.randn(x0.shape, generator=g, dtype=torch.float64)
     y = down(law.sample(n, g), 1) + sigma * torch.randn(n, 1, 4, 4, generator=g, dtype=torch.float64)
-    lifted = lift(y, 1, boundary_std(1.0, sigma, law.orth_std), lambda v: torch.randn(v.shape, generator=g,
-                                                                                    dtype=v.dtype))
+    lifted = lift(
+        y, 1, boundary_std(1.0, sigma, law.orth_std), lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype)
+    )
     mean_exact = up(law.sub_means[0], 1).flatten()
     eye = torch.eye(64, dtype=torch.float64)
     proj = project(eye.reshape(64, 1, 8, 8), 1).reshape(64, 64)
@@ -146,12 +148,24 @@ def test_exact_score_against_autograd() -> None:
 def test_fisher_divergence_zero_when_orthogonal_part_is_gaussian() -> None:
     law = gaussian_law(m=3)
     x0 = law.sample(256, gen(2))
-    curve = divergence_curve(law.score, x0, 1, law.orth_std, [0.01, 0.1, 1.0, 10.0],
-                             lambda i: torch.randn(x0.shape, generator=gen(10 + i), dtype=torch.float64))
+    curve = divergence_curve(
+        law.score,
+        x0,
+        1,
+        law.orth_std,
+        [0.01, 0.1, 1.0, 10.0],
+        lambda i: torch.randn(x0.shape, generator=gen(10 + i), dtype=torch.float64),
+    )
     assert max(curve) < 1e-20
     # a zero score has divergence 1 in expectation (the normalisation is E‖g‖² under the Gaussian model)
-    zero = orthogonal_fisher_divergence(lambda x, s: torch.zeros_like(x), x0, 1, law.orth_std, 0.3,
-                                        torch.randn(x0.shape, generator=gen(1), dtype=torch.float64))
+    zero = orthogonal_fisher_divergence(
+        lambda x, s: torch.zeros_like(x),
+        x0,
+        1,
+        law.orth_std,
+        0.3,
+        torch.randn(x0.shape, generator=gen(1), dtype=torch.float64),
+    )
     assert float(zero.mean()) == pytest.approx(1.0, abs=0.03)
 
 
@@ -161,9 +175,15 @@ def test_fisher_divergence_positive_and_decaying_when_violated() -> None:
     x0 = law.sample(512, gen(2))
     sp = law.orth_std_to(1)
     assert downsampling_rmsd(x0, 1) == pytest.approx(sp, rel=0.02)
-    curve = divergence_curve(law.score, x0, 1, sp, [0.01, 0.3, 3.0, 30.0],
-                             lambda i: torch.randn(x0.shape, generator=gen(10 + i), dtype=torch.float64))
-    assert curve[0] > 0.1 and curve[-1] < 1e-3 and all(a > b for a, b in zip(curve, curve[1:]))
+    curve = divergence_curve(
+        law.score,
+        x0,
+        1,
+        sp,
+        [0.01, 0.3, 3.0, 30.0],
+        lambda i: torch.randn(x0.shape, generator=gen(10 + i), dtype=torch.float64),
+    )
+    assert curve[0] > 0.1 and curve[-1] < 1e-3 and all(a > b for a, b in zip(curve[:-1], curve[1:], strict=True))
 
 
 def test_cut_time_reproduces_known_crossing() -> None:
@@ -196,16 +216,55 @@ def test_subspace_sampler_matches_exact_law_and_counts_evaluations() -> None:
     n, steps, n_sub = 1500, 40, 26
     sigmas = append_zero(geometric_sigmas(steps, 20.0, 0.01))
     y = 20.0 * torch.randn(n, 1, 4, 4, generator=g, dtype=torch.float64)
-    x = subspace_sample(full, sub, y, sigmas, n_sub=n_sub, levels=1, sigma_perp=law.orth_std,
-                        noise=lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype), pc=PCSettings())
+    x = subspace_sample(
+        full,
+        sub,
+        y,
+        sigmas,
+        n_sub=n_sub,
+        levels=1,
+        sigma_perp=law.orth_std,
+        noise=lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype),
+        pc=PCSettings(),
+    )
     assert sub.nfe == 2 * n_sub and full.nfe == 2 * (steps - n_sub) + 2
     exact = law.sample(n, gen(12))
-    ref = pc_sampler(law.score, 20.0 * torch.randn(n, 1, 8, 8, generator=g, dtype=torch.float64), sigmas,
-                     noise=lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype))
+    ref = pc_sampler(
+        law.score,
+        20.0 * torch.randn(n, 1, 8, 8, generator=g, dtype=torch.float64),
+        sigmas,
+        noise=lambda v: torch.randn(v.shape, generator=g, dtype=v.dtype),
+    )
     torch.testing.assert_close(x.mean(0), exact.mean(0), atol=0.12, rtol=0)  # component means 0..4, 2 modes
     # σ⊥ of the samples: the subspace sampler matches the full-space PC sampler on the same grid (both carry the
     # same few-% PC discretisation bias against the exact 0.2)
     assert downsampling_rmsd(x, 1) == pytest.approx(downsampling_rmsd(ref, 1), rel=0.02)
     assert downsampling_rmsd(x, 1) == pytest.approx(law.orth_std, rel=0.08)
     assert float(down(x, 1).flatten(1).var(0).mean()) == pytest.approx(
-        float(down(exact, 1).flatten(1).var(0).mean()), rel=0.1)
+        float(down(exact, 1).flatten(1).var(0).mean()), rel=0.1
+    )
+
+
+def test_implicit_likelihood_exact_when_assumption_holds_and_lower_when_violated() -> None:
+    from papers.subspace.method import implicit_log_prob
+
+    sig = torch.full((400,), 0.05, dtype=torch.float64)
+    holds = gaussian_law(m=3)
+    x = holds.sample(400, gen(3)) + 0.05 * torch.randn(400, 1, 8, 8, generator=gen(4), dtype=torch.float64)
+    mix = holds.subspace_mixture(1)
+    lp = implicit_log_prob(lambda y, s: mix.log_prob(y.flatten(1), s), x, 1, holds.orth_std, sig)
+    torch.testing.assert_close(lp, holds.log_prob(x, sig))
+    # log-density gradient of the implicit model is the implicit score (autograd), tying likelihood and sampling
+    xr = x[:4].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(
+        implicit_log_prob(lambda y, s: mix.log_prob(y.flatten(1), s), xr, 1, holds.orth_std, sig[:4]).sum(), xr
+    )
+    torch.testing.assert_close(grad, implicit_score(subspace_score(mix, (1, 4, 4)), 1, holds.orth_std)(x[:4], sig[:4]))
+    # violated: the implicit model (Gaussian orthogonal part with the measured σ⊥) is worse on data (KL > 0)
+    b = orthogonal(torch.randn(3, 1, 8, 8, generator=gen(9), dtype=torch.float64), 1) * 0.3
+    bad = gaussian_law(orth_means=b, m=3)
+    xv = bad.sample(400, gen(5)) + 0.05 * torch.randn(400, 1, 8, 8, generator=gen(6), dtype=torch.float64)
+    lpv = implicit_log_prob(
+        lambda y, s: bad.subspace_mixture(1).log_prob(y.flatten(1), s), xv, 1, bad.orth_std_to(1), sig
+    )
+    assert float((bad.log_prob(xv, sig) - lpv).mean()) > 1.0

@@ -29,10 +29,12 @@ def _images(run: Run) -> torch.Tensor:
     folder = Path(run.data_root) / cfg["data"]
     files = sorted(folder.glob("*.png"))[: cfg["n_reference"]]
     if not files:
-        raise FileNotFoundError(f"{run.paper}/{run.experiment}: data = {cfg['data']!r} -> {folder} holds no .png "
-                                f"images; put the CelebA-HQ 256x256 images there")
+        raise FileNotFoundError(
+            f"{run.paper}/{run.experiment}: data = {cfg['data']!r} -> {folder} holds no .png "
+            f"images; put the CelebA-HQ 256x256 images there"
+        )
     arrays = [np.asarray(Image.open(f).convert("RGB")) for f in files]
-    bad = [f.name for f, a in zip(files, arrays) if a.shape != (256, 256, 3)]
+    bad = [f.name for f, a in zip(files, arrays, strict=True) if a.shape != (256, 256, 3)]
     if bad:
         raise ValueError(f"{folder}: images must be 256x256 RGB; first offenders: {bad[:3]}")
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
@@ -43,8 +45,9 @@ def train(run: Run) -> None:
 
 
 def sample(run: Run) -> None:
-    sample_points(run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg),
-                  SHAPE)
+    sample_points(
+        run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg), SHAPE
+    )
 
 
 def evaluate(run: Run) -> None:

@@ -33,8 +33,9 @@ def train(run: Run) -> None:
 
 
 def sample(run: Run) -> None:
-    sample_points(run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg),
-                  SHAPE)
+    sample_points(
+        run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg), SHAPE
+    )
 
 
 def evaluate(run: Run) -> None:
@@ -62,8 +63,15 @@ def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: s
 
         def score(x: np.ndarray) -> float:
             return fid(x, ref, cache, run.data_root, cuda=run.device.type == "cuda")
+
     rows = metric_rows(run, dataset, score, metric=metric, unit=unit)
     run.save_metrics(rows, synthetic_data=synthetic)
-    plot_fid_vs_nfe(run, rows, metric, "fid_vs_nfe", f"DLG on {dataset}: {metric} vs NFE",
-                    "Six integrators without and with DLG at matched per-sample NFE (n_skip + integrator + Tweedie); "
-                    "the paper's Fig. 3 layout.")
+    plot_fid_vs_nfe(
+        run,
+        rows,
+        metric,
+        "fid_vs_nfe",
+        f"DLG on {dataset}: {metric} vs NFE",
+        "Six integrators without and with DLG at matched per-sample NFE (n_skip + integrator + Tweedie); "
+        "the paper's Fig. 3 layout.",
+    )

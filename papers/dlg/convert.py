@@ -21,8 +21,10 @@ def read_dmcmc_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict, with its layout checked (a clear error names the file and the keys)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"DMCMC classifier checkpoint not found: {path} (get logs/CIFAR10/200.pt or "
-                                f"logs/CELEBAHQ/100.pt from github.com/1202kbs/DMCMC)")
+        raise FileNotFoundError(
+            f"DMCMC classifier checkpoint not found: {path} (get logs/CIFAR10/200.pt or "
+            f"logs/CELEBAHQ/100.pt from github.com/1202kbs/DMCMC)"
+        )
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or "net" not in ckpt:
         found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
@@ -39,10 +41,14 @@ def load_dmcmc_classifier(path: str | Path, arch: str = "cifar10") -> nn.Module:
     state = read_dmcmc_checkpoint(path)["net"]
     want = model.state_dict()
     missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    bad = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in want.items()
-           if k in state and state[k].shape != v.shape]
+    bad = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in want.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or extra or bad:
-        raise ValueError(f"{path}: does not fit {nets[arch].__name__}: missing {missing}, unexpected {extra}, "
-                         f"shape mismatches {bad}")
+        raise ValueError(
+            f"{path}: does not fit {nets[arch].__name__}: missing {missing}, unexpected {extra}, shape mismatches {bad}"
+        )
     model.load_state_dict(state, strict=True)
     return model.eval()

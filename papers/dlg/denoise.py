@@ -35,8 +35,17 @@ def grid(name: str, n: int, sigma_start: torch.Tensor, sigma_min: float) -> torc
     raise ValueError(f"unknown integrator {name!r}; known: {', '.join(INTEGRATORS)}")
 
 
-def denoise(name: str, score, x: torch.Tensor, sigma_start: torch.Tensor, *, n: int = 0, sigma_min: float = 0.01,
-            tol: float = 1e-5, noise=torch.randn_like) -> torch.Tensor:
+def denoise(
+    name: str,
+    score,
+    x: torch.Tensor,
+    sigma_start: torch.Tensor,
+    *,
+    n: int = 0,
+    sigma_min: float = 0.01,
+    tol: float = 1e-5,
+    noise=torch.randn_like,
+) -> torch.Tensor:
     """Integrate from each sample's sigma_start down to sigma_min with integrator `name` (N = n; rk45 uses tol)."""
     g = grid(name, n, sigma_start, sigma_min)
     if name == "kar1":

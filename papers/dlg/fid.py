@@ -39,7 +39,13 @@ def fid(samples: np.ndarray, reference: np.ndarray, cache_name: str, data_root: 
 
     weights = Path(data_root) / "inception" / INCEPTION_FILE
     kwargs = {"feature_extractor_weights_path": str(weights)} if weights.exists() else {}
-    out = torch_fidelity.calculate_metrics(input1=_Uint8Images(samples), input2=_Uint8Images(reference),
-                                           input2_cache_name=cache_name, fid=True, cuda=cuda, verbose=False,
-                                           **kwargs)
+    out = torch_fidelity.calculate_metrics(
+        input1=_Uint8Images(samples),
+        input2=_Uint8Images(reference),
+        input2_cache_name=cache_name,
+        fid=True,
+        cuda=cuda,
+        verbose=False,
+        **kwargs,
+    )
     return float(out["frechet_inception_distance"])

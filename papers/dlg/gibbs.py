@@ -32,8 +32,9 @@ class ClassifierCalls:
         return self.fn(x)
 
 
-def level_sigma(classifier, levels: torch.Tensor, x: torch.Tensor, sample: bool = False,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def level_sigma(
+    classifier, levels: torch.Tensor, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """sigma of argmax_k q(k | x) (index 0 = sigma_max), or of a draw from q when `sample`."""
     logits = classifier(x)
     if sample:
@@ -43,8 +44,18 @@ def level_sigma(classifier, levels: torch.Tensor, x: torch.Tensor, sample: bool 
     return levels.to(device=x.device, dtype=x.dtype)[k]
 
 
-def gibbs_sweep(score, classifier, levels, x, sigma, eta: float, *, noise: Noise = torch.randn_like,
-                sample_level: bool = False, generator: torch.Generator | None = None):
+def gibbs_sweep(
+    score,
+    classifier,
+    levels,
+    x,
+    sigma,
+    eta: float,
+    *,
+    noise: Noise = torch.randn_like,
+    sample_level: bool = False,
+    generator: torch.Generator | None = None,
+):
     """x <- x + (eta/2) s(x, sigma) + sqrt(eta) z; sigma <- level(classifier(x)). Returns (x, sigma)."""
     x = x + 0.5 * eta * score(x, sigma) + math.sqrt(eta) * noise(x)
     return x, level_sigma(classifier, levels, x, sample_level, generator)
@@ -74,24 +85,40 @@ class DLGSettings:
 class DLGChains:
     """Persistent chains; `initialise` once, then each `round` yields one denoised sample per chain."""
 
-    def __init__(self, score, classifier, levels: torch.Tensor, settings: DLGSettings, noise: Noise = torch.randn_like,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        score,
+        classifier,
+        levels: torch.Tensor,
+        settings: DLGSettings,
+        noise: Noise = torch.randn_like,
+        generator: torch.Generator | None = None,
+    ) -> None:
         self.score, self.classifier, self.levels, self.cfg = score, classifier, levels, settings
         self.noise, self.generator = noise, generator
         self.x: torch.Tensor | None = None
         self.sigma: torch.Tensor | None = None
 
     def _sweep(self, eta: float) -> None:
-        self.x, self.sigma = gibbs_sweep(self.score, self.classifier, self.levels, self.x, self.sigma, eta,
-                                         noise=self.noise, sample_level=self.cfg.sample_level,
-                                         generator=self.generator)
+        self.x, self.sigma = gibbs_sweep(
+            self.score,
+            self.classifier,
+            self.levels,
+            self.x,
+            self.sigma,
+            eta,
+            noise=self.noise,
+            sample_level=self.cfg.sample_level,
+            generator=self.generator,
+        )
 
     def initialise(self, x_prior: torch.Tensor) -> None:
         """x_prior = sigma_max z: KAR2 with `init_levels` from sigma_max, add init_noise z, classify, burn in."""
         c = self.cfg
         start = torch.full((x_prior.shape[0],), c.sigma_max, dtype=torch.float64)
-        x = karras_stochastic(self.score, x_prior, append_zero(karras_sigmas(c.init_levels - 1, start, c.sigma_min)),
-                              noise=self.noise)
+        x = karras_stochastic(
+            self.score, x_prior, append_zero(karras_sigmas(c.init_levels - 1, start, c.sigma_min)), noise=self.noise
+        )
         self.x = x + c.init_noise * self.noise(x)
         self.sigma = level_sigma(self.classifier, self.levels, self.x, c.sample_level, self.generator)
         for sweeps, eta in c.burn_in:
@@ -120,8 +147,18 @@ def tweedie(score, x: torch.Tensor, eps: float) -> torch.Tensor:
     return x + eps**2 * score(x, torch.full((x.shape[0],), eps, dtype=x.dtype, device=x.device))
 
 
-def vanilla(score, integrator: str, x_prior: torch.Tensor, *, sigma_max: float, n: int, sigma_min: float = 0.01,
-            tweedie_eps: float = 1e-2, tol: float = 1e-5, noise: Noise = torch.randn_like) -> torch.Tensor:
+def vanilla(
+    score,
+    integrator: str,
+    x_prior: torch.Tensor,
+    *,
+    sigma_max: float,
+    n: int,
+    sigma_min: float = 0.01,
+    tweedie_eps: float = 1e-2,
+    tol: float = 1e-5,
+    noise: Noise = torch.randn_like,
+) -> torch.Tensor:
     """The baseline: the integrator from sigma_max for every sample, then the same Tweedie step."""
     start = torch.full((x_prior.shape[0],), sigma_max, dtype=torch.float64)
     x = denoise(integrator, score, x_prior, start, n=n, sigma_min=sigma_min, tol=tol, noise=noise)

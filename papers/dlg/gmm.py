@@ -55,8 +55,9 @@ def _train_config(cfg, name):
     from repro.train import TrainConfig
 
     t = cfg["classifier_training"]
-    return TrainConfig(steps=t["steps"], lr=t["lr"], batch_size=t["batch_size"], ckpt_every=t["steps"],
-                       name=f"classifier_{name}")
+    return TrainConfig(
+        steps=t["steps"], lr=t["lr"], batch_size=t["batch_size"], ckpt_every=t["steps"], name=f"classifier_{name}"
+    )
 
 
 def _mlp(cfg, spec) -> MLPClassifier:
@@ -92,9 +93,16 @@ def _classifiers(run: Run, spec, mix, levels) -> dict[str, Any]:
 
 def _settings(cfg, smax, smin, n_skip) -> DLGSettings:
     d = cfg["dlg"]
-    return DLGSettings(eta=d["eta"], n_skip=n_skip, burn_in=[tuple(p) for p in d["burn_in"]], sigma_max=smax,
-                       sigma_min=smin, init_levels=d["init_levels"], init_noise=d["init_noise"],
-                       tweedie_eps=d["tweedie_eps"])
+    return DLGSettings(
+        eta=d["eta"],
+        n_skip=n_skip,
+        burn_in=[tuple(p) for p in d["burn_in"]],
+        sigma_max=smax,
+        sigma_min=smin,
+        init_levels=d["init_levels"],
+        init_noise=d["init_noise"],
+        tweedie_eps=d["tweedie_eps"],
+    )
 
 
 def _arms(cfg):
@@ -122,31 +130,54 @@ def _one_seed(run: Run, spec, seed: int) -> list[dict[str, Any]]:
     ref = mix.sample(n, torch.Generator().manual_seed(10_000 + seed))
 
     def score_of(x):
-        return {"sw2": sliced_wasserstein2(x, ref, cfg["n_projections"], seed=20_000 + seed),
-                "frechet_raw": frechet_distance(x, ref),
-                "mode_weight_error": mode_weight_error(x, mix.means, mix.weights)}
+        return {
+            "sw2": sliced_wasserstein2(x, ref, cfg["n_projections"], seed=20_000 + seed),
+            "frechet_raw": frechet_distance(x, ref),
+            "mode_weight_error": mode_weight_error(x, mix.means, mix.weights),
+        }
 
-    rows = [{"integrator": "exact", "dlg": "off", "key": "budget", "value": 0, "nfe": 0.0,
-             **score_of(mix.sample(n, torch.Generator().manual_seed(30_000 + seed)))}]
+    rows = [
+        {
+            "integrator": "exact",
+            "dlg": "off",
+            "key": "budget",
+            "value": 0,
+            "nfe": 0.0,
+            **score_of(mix.sample(n, torch.Generator().manual_seed(30_000 + seed))),
+        }
+    ]
     skip_frac, tweedie_eps = cfg["dlg"]["skip_fraction"], cfg["dlg"]["tweedie_eps"]
     for name, key, val in _arms(cfg):
         counted = CountingScore(mix.score)
         x0 = smax * torch.randn(n, mix.dim, generator=gen, dtype=torch.float64)
         if key == "tol":
-            out = vanilla(counted, name, x0, sigma_max=smax, n=0, sigma_min=smin, tweedie_eps=tweedie_eps, tol=val,
-                          noise=noise)
+            out = vanilla(
+                counted, name, x0, sigma_max=smax, n=0, sigma_min=smin, tweedie_eps=tweedie_eps, tol=val, noise=noise
+            )
             n_int = 0
         else:
             _, n_int = split_budget(name, val, skip_frac, dlg=False)
-            out = vanilla(counted, name, x0, sigma_max=smax, n=n_int, sigma_min=smin, tweedie_eps=tweedie_eps,
-                          noise=noise)
-        rows.append({"integrator": name, "dlg": "off", "key": key, "value": val, "n_skip": 0, "N": n_int,
-                     "nfe": float(counted.nfe), **score_of(out)})
+            out = vanilla(
+                counted, name, x0, sigma_max=smax, n=n_int, sigma_min=smin, tweedie_eps=tweedie_eps, noise=noise
+            )
+        rows.append(
+            {
+                "integrator": name,
+                "dlg": "off",
+                "key": key,
+                "value": val,
+                "n_skip": 0,
+                "N": n_int,
+                "nfe": float(counted.nfe),
+                **score_of(out),
+            }
+        )
 
     n_chains, n_rounds = cfg["dlg"]["chains"], math.ceil(n / cfg["dlg"]["chains"])
     for cname, clf in _classifiers(run, spec, mix, levels).items():
-        init = DLGChains(CountingScore(mix.score), ClassifierCalls(clf), levels,
-                         _settings(cfg, smax, smin, 0), noise=noise)
+        init = DLGChains(
+            CountingScore(mix.score), ClassifierCalls(clf), levels, _settings(cfg, smax, smin, 0), noise=noise
+        )
         init.initialise(smax * torch.randn(n_chains, mix.dim, generator=gen, dtype=torch.float64))
         burn_nfe = init.score.nfe
         for name, key, val in _arms(cfg):
@@ -158,9 +189,20 @@ def _one_seed(run: Run, spec, seed: int) -> list[dict[str, Any]]:
             chains.score, chains.classifier = CountingScore(mix.score), ClassifierCalls(clf)
             chains.cfg = _settings(cfg, smax, smin, n_skip)
             out = torch.cat([chains.round(name, n_int, tol) for _ in range(n_rounds)])[:n]
-            rows.append({"integrator": name, "dlg": cname, "key": key, "value": val, "n_skip": n_skip, "N": n_int,
-                         "nfe": chains.score.nfe / n_rounds, "classifier_calls": chains.classifier.calls / n_rounds,
-                         "burn_in_nfe": burn_nfe, **score_of(out)})
+            rows.append(
+                {
+                    "integrator": name,
+                    "dlg": cname,
+                    "key": key,
+                    "value": val,
+                    "n_skip": n_skip,
+                    "N": n_int,
+                    "nfe": chains.score.nfe / n_rounds,
+                    "classifier_calls": chains.classifier.calls / n_rounds,
+                    "burn_in_nfe": burn_nfe,
+                    **score_of(out),
+                }
+            )
     return rows
 
 
@@ -178,16 +220,30 @@ def evaluate(run: Run) -> None:
             if "N" in first:
                 setting.update(n_skip=first["n_skip"], N=first["N"])
             summary = {"dataset": spec["name"], **setting}
-            for metric, unit in (("sw2", "distance"), ("frechet_raw", "squared distance"),
-                                 ("mode_weight_error", "fraction"), ("nfe", "score evals"),
-                                 ("classifier_calls", "calls"), ("burn_in_nfe", "score evals")):
+            for metric, unit in (
+                ("sw2", "distance"),
+                ("frechet_raw", "squared distance"),
+                ("mode_weight_error", "fraction"),
+                ("nfe", "score evals"),
+                ("classifier_calls", "calls"),
+                ("burn_in_nfe", "score evals"),
+            ):
                 if metric not in first:
                     continue
                 mean, se = mean_stderr([p[metric] for p in points])
                 summary[metric], summary[metric + "_se"] = mean, se
-                rows.append({"dataset": spec["name"], "setting": setting, "metric": metric, "value": mean,
-                             "stderr": se, "unit": unit, "n_samples": cfg["n_samples"],
-                             "seed": f"{seeds[0]}-{seeds[-1]}"})
+                rows.append(
+                    {
+                        "dataset": spec["name"],
+                        "setting": setting,
+                        "metric": metric,
+                        "value": mean,
+                        "stderr": se,
+                        "unit": unit,
+                        "n_samples": cfg["n_samples"],
+                        "seed": f"{seeds[0]}-{seeds[-1]}",
+                    }
+                )
             table.append(summary)
         rows += _ratios(spec["name"], per_seed, seeds, cfg["n_samples"])
     run.save_json("summary.json", table)
@@ -205,10 +261,18 @@ def _ratios(dataset: str, per_seed, seeds, n_samples) -> list[dict[str, Any]]:
             continue
         j = base[(r["integrator"], r["value"])]
         mean, se = mean_stderr([per_seed[s][i]["sw2"] / per_seed[s][j]["sw2"] for s in seeds])
-        rows.append({"dataset": dataset, "setting": {"integrator": r["integrator"], "dlg": r["dlg"],
-                                                     "budget": r["value"]},
-                     "metric": "sw2_ratio", "value": mean, "stderr": se, "unit": "ratio", "n_samples": n_samples,
-                     "seed": f"{seeds[0]}-{seeds[-1]}"})
+        rows.append(
+            {
+                "dataset": dataset,
+                "setting": {"integrator": r["integrator"], "dlg": r["dlg"], "budget": r["value"]},
+                "metric": "sw2_ratio",
+                "value": mean,
+                "stderr": se,
+                "unit": "ratio",
+                "n_samples": n_samples,
+                "seed": f"{seeds[0]}-{seeds[-1]}",
+            }
+        )
     return rows
 
 
@@ -218,21 +282,36 @@ def _figures(run: Run, table: list[dict[str, Any]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    titles = {"kar1": "KAR1 (Heun)", "pfode": "probability flow", "rk45": "RK45", "kar2": "KAR2 (churn)",
-              "rd": "reverse diffusion", "em": "Euler-Maruyama"}
+    titles = {
+        "kar1": "KAR1 (Heun)",
+        "pfode": "probability flow",
+        "rk45": "RK45",
+        "kar2": "KAR2 (churn)",
+        "rd": "reverse diffusion",
+        "em": "Euler-Maruyama",
+    }
     order = ["kar1", "pfode", "rk45", "kar2", "rd", "em"]
     for dataset in dict.fromkeys(r["dataset"] for r in table):
         rows = [r for r in table if r["dataset"] == dataset]
         floor = next(r["sw2"] for r in rows if r["integrator"] == "exact")
         fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharey=True)
-        for ax, name in zip(axes.flat, order):
+        for ax, name in zip(axes.flat, order, strict=True):
             for arm in dict.fromkeys(r["dlg"] for r in rows if r["integrator"] == name):
-                pts = sorted((r["nfe"], r["sw2"], r["sw2_se"] or 0.0) for r in rows
-                             if r["integrator"] == name and r["dlg"] == arm)
+                pts = sorted(
+                    (r["nfe"], r["sw2"], r["sw2_se"] or 0.0)
+                    for r in rows
+                    if r["integrator"] == name and r["dlg"] == arm
+                )
                 if pts:
-                    x, y, e = zip(*pts)
-                    ax.errorbar(x, y, yerr=e, marker="o" if arm == "off" else "x", capsize=2,
-                                label="without DLG" if arm == "off" else f"with DLG ({arm})")
+                    x, y, e = zip(*pts, strict=True)
+                    ax.errorbar(
+                        x,
+                        y,
+                        yerr=e,
+                        marker="o" if arm == "off" else "x",
+                        capsize=2,
+                        label="without DLG" if arm == "off" else f"with DLG ({arm})",
+                    )
             ax.axhline(floor, color="grey", ls=":", lw=1, label="exact vs exact")
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -241,6 +320,10 @@ def _figures(run: Run, table: list[dict[str, Any]]) -> None:
         axes[0, 0].set_ylabel("sliced W2")
         axes[1, 0].set_ylabel("sliced W2")
         axes[0, 0].legend(fontsize=8)
-        run.save_figure(fig, f"sw2_vs_nfe_{dataset}", f"DLG analogue on {dataset}: sliced W2 vs NFE",
-                        "Exact VE-perturbed mixture scores; per integrator, without DLG and with DLG (oracle and "
-                        "learned classifiers); mean +- s.e. over seeds; dotted: two exact sample sets (noise floor).")
+        run.save_figure(
+            fig,
+            f"sw2_vs_nfe_{dataset}",
+            f"DLG analogue on {dataset}: sliced W2 vs NFE",
+            "Exact VE-perturbed mixture scores; per integrator, without DLG and with DLG (oracle and "
+            "learned classifiers); mean +- s.e. over seeds; dotted: two exact sample sets (noise floor).",
+        )

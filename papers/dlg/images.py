@@ -40,9 +40,16 @@ def point_setting(p: dict[str, Any]) -> dict[str, Any]:
 
 def _settings(cfg: dict[str, Any], n_skip: int) -> DLGSettings:
     d = cfg["dlg"]
-    return DLGSettings(eta=d["eta"], n_skip=n_skip, burn_in=[tuple(b) for b in d["burn_in"]],
-                       sigma_max=cfg["sigma_max"], sigma_min=cfg["sigma_min"], init_levels=d["init_levels"],
-                       init_noise=d["init_noise"], tweedie_eps=d["tweedie_eps"])
+    return DLGSettings(
+        eta=d["eta"],
+        n_skip=n_skip,
+        burn_in=[tuple(b) for b in d["burn_in"]],
+        sigma_max=cfg["sigma_max"],
+        sigma_min=cfg["sigma_min"],
+        init_levels=d["init_levels"],
+        init_noise=d["init_noise"],
+        tweedie_eps=d["tweedie_eps"],
+    )
 
 
 def _split(cfg, p) -> tuple[int, int, float]:
@@ -78,22 +85,45 @@ def sample_points(run: Run, score, classifier, levels: torch.Tensor, shape: tupl
             for lo in range(0, n, batch):
                 gen = StackedGenerator([sample_seed(run.seed, j) for j in range(lo, min(n, lo + batch))], device=dev)
                 x0 = cfg["sigma_max"] * gen.randn(shape).to(dev)
-                parts.append(vanilla(counted, p["integrator"], x0, sigma_max=cfg["sigma_max"], n=n_int,
-                                     sigma_min=cfg["sigma_min"], tweedie_eps=cfg["dlg"]["tweedie_eps"], tol=tol,
-                                     noise=gen.randn_like).cpu())
-            x, nfe, calls = torch.cat(parts), counted.nfe / math.ceil(n / batch), 0.0
+                parts.append(
+                    vanilla(
+                        counted,
+                        p["integrator"],
+                        x0,
+                        sigma_max=cfg["sigma_max"],
+                        n=n_int,
+                        sigma_min=cfg["sigma_min"],
+                        tweedie_eps=cfg["dlg"]["tweedie_eps"],
+                        tol=tol,
+                        noise=gen.randn_like,
+                    ).cpu()
+                )
+            x, nfe, calls, burn, rounds = torch.cat(parts), counted.nfe / math.ceil(n / batch), 0.0, 0, 1
         else:
             chains_n = cfg["dlg"]["chains"]
             gen = StackedGenerator([sample_seed(run.seed + 1, c) for c in range(chains_n)], device=dev)
             clf = ClassifierCalls(classifier)
             chains = DLGChains(counted, clf, levels.to(dev), _settings(cfg, n_skip), noise=gen.randn_like)
             chains.initialise(cfg["sigma_max"] * gen.randn(shape).to(dev))
-            burn = counted.nfe
+            burn, burn_calls = counted.nfe, clf.calls  # one-off burn-in: amortised, not in the per-sample NFE
             rounds = math.ceil(n / chains_n)
             x = torch.cat([chains.round(p["integrator"], n_int, tol).cpu() for _ in range(rounds)])[:n]
-            nfe, calls = (counted.nfe - burn) / rounds, clf.calls / rounds
-        _save(run, name, x, {"point": p, "n_skip": n_skip, "N": n_int, "nfe_per_sample": nfe,
-                             "classifier_calls_per_sample": calls, "n": int(x.shape[0])})
+            nfe, calls = (counted.nfe - burn) / rounds, (clf.calls - burn_calls) / rounds
+        _save(
+            run,
+            name,
+            x,
+            {
+                "point": p,
+                "n_skip": n_skip,
+                "N": n_int,
+                "nfe_per_sample": nfe,
+                "classifier_calls_per_sample": calls,
+                "burn_in_nfe_per_chain": burn,
+                "burn_in_nfe_amortised": burn / rounds,
+                "n": int(x.shape[0]),
+            },
+        )
         run.log(f"{name}: {x.shape[0]} samples, NFE per sample {nfe:.1f} (n_skip {n_skip}, N {n_int})")
 
 
@@ -115,8 +145,22 @@ def metric_rows(run: Run, dataset: str, fid_fn, metric: str = "fid", unit: str =
         rows.append({**base, "metric": metric, "value": float(fid_fn(x)), "unit": unit})
         rows.append({**base, "metric": "nfe", "value": float(info["nfe_per_sample"]), "unit": "score evals"})
         if p["dlg"]:
-            rows.append({**base, "metric": "classifier_calls", "value": float(info["classifier_calls_per_sample"]),
-                         "unit": "calls"})
+            rows.append(
+                {
+                    **base,
+                    "metric": "classifier_calls",
+                    "value": float(info["classifier_calls_per_sample"]),
+                    "unit": "calls",
+                }
+            )
+            rows.append(
+                {
+                    **base,
+                    "metric": "burn_in_nfe_amortised",
+                    "value": float(info["burn_in_nfe_amortised"]),
+                    "unit": "score evals per sample",
+                }
+            )
     return rows
 
 
@@ -131,13 +175,19 @@ def plot_fid_vs_nfe(run: Run, rows: list[dict[str, Any]], metric: str, name: str
     nfe = {format_setting(r["setting"]): r["value"] for r in rows if r["metric"] == "nfe"}
     order = ["kar1", "pfode", "rk45", "kar2", "rd", "em"]
     fig, axes = plt.subplots(2, 3, figsize=(12, 7))
-    for ax, integ in zip(axes.flat, order):
+    for ax, integ in zip(axes.flat, order, strict=True):
         for arm in ("off", "on"):
-            pts = sorted((nfe[format_setting(r["setting"])], r["value"]) for r in rows if r["metric"] == metric
-                         and r["setting"]["integrator"] == integ and r["setting"]["dlg"] == arm)
+            pts = sorted(
+                (nfe[format_setting(r["setting"])], r["value"])
+                for r in rows
+                if r["metric"] == metric and r["setting"]["integrator"] == integ and r["setting"]["dlg"] == arm
+            )
             if pts:
-                ax.plot(*zip(*pts), marker="o" if arm == "off" else "x",
-                        label="without DLG" if arm == "off" else "with DLG")
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    marker="o" if arm == "off" else "x",
+                    label="without DLG" if arm == "off" else "with DLG",
+                )
         ax.set_xscale("log")
         ax.set_title(integ)
         ax.set_xlabel("NFE per sample")

@@ -27,8 +27,7 @@ def _data(run: Run, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 def _models(run: Run) -> tuple[TinyScoreNet, SimpleCNN]:
     cfg = run.cfg
     torch.manual_seed(run.seed)
-    return (TinyScoreNet(1, cfg["score_net"]["width"]),
-            SimpleCNN(cfg["n_levels"], channels=1, image_size=28))
+    return (TinyScoreNet(1, cfg["score_net"]["width"]), SimpleCNN(cfg["n_levels"], channels=1, image_size=28))
 
 
 def _levels(cfg) -> torch.Tensor:
@@ -38,8 +37,15 @@ def _levels(cfg) -> torch.Tensor:
 def _train_cfg(t: dict, name: str):
     from repro.train import TrainConfig
 
-    return TrainConfig(steps=t["steps"], lr=t["lr"], batch_size=t["batch_size"], ema_decay=t.get("ema_decay"),
-                       grad_clip=1.0, ckpt_every=max(1, t["steps"] // 4), name=name)
+    return TrainConfig(
+        steps=t["steps"],
+        lr=t["lr"],
+        batch_size=t["batch_size"],
+        ema_decay=t.get("ema_decay"),
+        grad_clip=1.0,
+        ckpt_every=max(1, t["steps"] // 4),
+        name=name,
+    )
 
 
 def train(run: Run) -> None:
@@ -51,13 +57,25 @@ def train(run: Run) -> None:
     x, y = _data(run, "train")
     score_net, clf = _models(run)
     t = cfg["score_net"]
-    fit(run, score_net, ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"]),
-        TensorBatches(x, t["batch_size"], seed=run.seed), _train_cfg(t, "score"))
+    fit(
+        run,
+        score_net,
+        ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"]),
+        TensorBatches(x, t["batch_size"], seed=run.seed),
+        _train_cfg(t, "score"),
+    )
     c = cfg["classifier"]
-    fit(run, clf, level_loss(_levels(cfg)), TensorBatches(x, c["batch_size"], seed=run.seed + 1),
-        _train_cfg(c, "level_classifier"))
-    save_classifier(train_digit_classifier(x, y, steps=cfg["feature_classifier_steps"], seed=run.seed),
-                    run.path("feature_classifier.pt"))
+    fit(
+        run,
+        clf,
+        level_loss(_levels(cfg)),
+        TensorBatches(x, c["batch_size"], seed=run.seed + 1),
+        _train_cfg(c, "level_classifier"),
+    )
+    save_classifier(
+        train_digit_classifier(x, y, steps=cfg["feature_classifier_steps"], seed=run.seed),
+        run.path("feature_classifier.pt"),
+    )
 
 
 def _load(run: Run):
@@ -79,9 +97,20 @@ def evaluate(run: Run) -> None:
 
     feat = load_classifier(run.root / "feature_classifier.pt")
     ref, _ = _data(run, "test")
-    rows = metric_rows(run, run.cfg["dataset"], lambda x: fid_lenet(feat, x, ref), metric="fid_lenet",
-                       unit="Frechet distance (digit-classifier features)")
+    rows = metric_rows(
+        run,
+        run.cfg["dataset"],
+        lambda x: fid_lenet(feat, x, ref),
+        metric="fid_lenet",
+        unit="Frechet distance (digit-classifier features)",
+    )
     run.save_metrics(rows)
-    plot_fid_vs_nfe(run, rows, "fid_lenet", "fid_vs_nfe", "DLG on digits: classifier-feature FID vs NFE",
-                    "Small VE score net and level classifier trained on the packaged MNIST digits; six integrators "
-                    "without and with DLG at matched per-sample NFE (n_skip + integrator + Tweedie).")
+    plot_fid_vs_nfe(
+        run,
+        rows,
+        "fid_lenet",
+        "fid_vs_nfe",
+        "DLG on digits: classifier-feature FID vs NFE",
+        "Small VE score net and level classifier trained on the packaged MNIST digits; six integrators "
+        "without and with DLG at matched per-sample NFE (n_skip + integrator + Tweedie).",
+    )

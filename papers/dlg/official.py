@@ -23,8 +23,14 @@ def levels(cfg: dict[str, Any]) -> torch.Tensor:
 def _train_cfg(t: dict[str, Any], name: str):
     from repro.train import TrainConfig
 
-    return TrainConfig(steps=t["steps"], lr=t["lr"], batch_size=t["batch_size"], ema_decay=t.get("ema_decay"),
-                       ckpt_every=max(1, t["steps"] // 10), name=name)
+    return TrainConfig(
+        steps=t["steps"],
+        lr=t["lr"],
+        batch_size=t["batch_size"],
+        ema_decay=t.get("ema_decay"),
+        ckpt_every=max(1, t["steps"] // 10),
+        name=name,
+    )
 
 
 def _classifier_net(cfg: dict[str, Any], shape: tuple[int, ...]) -> torch.nn.Module:
@@ -41,13 +47,23 @@ def train_models(run: Run, x: torch.Tensor) -> None:
     c = cfg["classifier"]
     if "checkpoint" not in c:
         torch.manual_seed(run.seed)
-        fit(run, _classifier_net(cfg, tuple(x.shape[1:])), level_loss(levels(cfg)),
-            TensorBatches(x, c["batch_size"], seed=run.seed), _train_cfg(c, "level_classifier"))
+        fit(
+            run,
+            _classifier_net(cfg, tuple(x.shape[1:])),
+            level_loss(levels(cfg)),
+            TensorBatches(x, c["batch_size"], seed=run.seed),
+            _train_cfg(c, "level_classifier"),
+        )
     s = cfg["score_model"]
     if s["kind"] == "tiny":
         torch.manual_seed(run.seed)
-        fit(run, TinyScoreNet(x.shape[1], s["width"]), ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"]),
-            TensorBatches(x, s["batch_size"], seed=run.seed + 1), _train_cfg(s, "score"))
+        fit(
+            run,
+            TinyScoreNet(x.shape[1], s["width"]),
+            ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"]),
+            TensorBatches(x, s["batch_size"], seed=run.seed + 1),
+            _train_cfg(s, "score"),
+        )
 
 
 def load_classifier(run: Run, shape: tuple[int, ...]) -> torch.nn.Module:
@@ -75,8 +91,10 @@ def load_score(run: Run, channels: int) -> torch.nn.Module:
 
     path = Path(run.data_root) / s["checkpoint"]
     if not path.is_file():
-        raise FileNotFoundError(f"{run.paper}/{run.experiment}: score_model.checkpoint = {s['checkpoint']!r} -> {path} "
-                                f"does not exist; download the score_sde release ({s['release']}) to that path")
+        raise FileNotFoundError(
+            f"{run.paper}/{run.experiment}: score_model.checkpoint = {s['checkpoint']!r} -> {path} "
+            f"does not exist; download the score_sde release ({s['release']}) to that path"
+        )
     model = ncsnpp(config_from_dict(s["config"]))
     load_score_sde_checkpoint(model, path, "ema")
     return model.to(run.device).eval()

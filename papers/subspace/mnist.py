@@ -40,8 +40,16 @@ def _train_config(cfg: dict[str, Any], name: str):
     from repro.train import TrainConfig
 
     t = cfg["training"]
-    return TrainConfig(steps=t["steps"], lr=t["lr"], batch_size=t["batch_size"], ema_decay=t["ema_decay"],
-                       grad_clip=t["grad_clip"], warmup=t["warmup"], ckpt_every=t["steps"], name=name)
+    return TrainConfig(
+        steps=t["steps"],
+        lr=t["lr"],
+        batch_size=t["batch_size"],
+        ema_decay=t["ema_decay"],
+        grad_clip=t["grad_clip"],
+        warmup=t["warmup"],
+        ckpt_every=t["steps"],
+        name=name,
+    )
 
 
 def train(run: Run) -> None:
@@ -54,9 +62,14 @@ def train(run: Run) -> None:
     for level in [0, *cfg["levels"]]:
         xs = down(data.images, level)
         name = f"score_{level_name(data.images.shape[-1], level)}"
-        fit(run, _net(cfg, float(xs.std())), ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"], cfg["eps"]),
-            TensorBatches(xs, cfg["training"]["batch_size"], seed=run.seed + level), _train_config(cfg, name))
-        run.log(f"trained {name} on {tuple(xs.shape[1:])} images (values in [0, {2 ** level}])")
+        fit(
+            run,
+            _net(cfg, float(xs.std())),
+            ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"], cfg["eps"]),
+            TensorBatches(xs, cfg["training"]["batch_size"], seed=run.seed + level),
+            _train_config(cfg, name),
+        )
+        run.log(f"trained {name} on {tuple(xs.shape[1:])} images (values in [0, {2**level}])")
     clf = train_digit_classifier(data.images, data.labels, steps=cfg["classifier_steps"], seed=run.seed)
     save_classifier(clf, run.path("checkpoints", "classifier.pt"))
 
@@ -86,9 +99,19 @@ def evaluate(run: Run) -> None:
     cfg = run.cfg
     x = load_packaged(cfg["dataset"], "train").images
     div = run.load_json("divergence.json")
-    rows = [{"dataset": cfg["dataset"], "setting": {"subspace": name, "method": method}, "metric": "rmsd",
-             "value": value, "stderr": None, "unit": "per orthogonal dim, pixels in [0,1]", "n_samples": len(x),
-             "seed": run.seed} for name, method, value in rmsd_table(x, cfg["levels"])]
+    rows = [
+        {
+            "dataset": cfg["dataset"],
+            "setting": {"subspace": name, "method": method},
+            "metric": "rmsd",
+            "value": value,
+            "stderr": None,
+            "unit": "per orthogonal dim, pixels in [0,1]",
+            "n_samples": len(x),
+            "seed": run.seed,
+        }
+        for name, method, value in rmsd_table(x, cfg["levels"])
+    ]
     rows += divergence_rows(run, div)
     clf = load_classifier(run.root / "checkpoints" / "classifier.pt")
     ref = classifier_features(clf, x)
@@ -97,8 +120,18 @@ def evaluate(run: Run) -> None:
         return frechet_distance(classifier_features(clf, images), ref)
 
     test = load_packaged(cfg["dataset"], "test").images
-    rows.append({"dataset": cfg["dataset"], "setting": {"sampler": "test_split"}, "metric": "fid_lenet",
-                 "value": fid(test), "stderr": None, "unit": "", "n_samples": len(test), "seed": run.seed})
+    rows.append(
+        {
+            "dataset": cfg["dataset"],
+            "setting": {"sampler": "test_split"},
+            "metric": "fid_lenet",
+            "value": fid(test),
+            "stderr": None,
+            "unit": "",
+            "n_samples": len(test),
+            "seed": run.seed,
+        }
+    )
 
     def quality(samples):
         return {"fid_lenet": (fid(torch.from_numpy(samples).permute(0, 3, 1, 2).float() / 255.0), None)}

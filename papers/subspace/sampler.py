@@ -56,8 +56,16 @@ def subspace_sample(
     if n_sub == n:
         return x
     if pc.boundary_steps:
-        x = langevin_corrector(full_score, x, sigma_b, snr=pc.boundary_snr, n_steps=pc.boundary_steps, noise=noise,
-                               project=projected_operator(levels), norms=pc.norms)
+        x = langevin_corrector(
+            full_score,
+            x,
+            sigma_b,
+            snr=pc.boundary_snr,
+            n_steps=pc.boundary_steps,
+            noise=noise,
+            project=projected_operator(levels),
+            norms=pc.norms,
+        )
     return pc_sampler(full_score, x, grid[:, n_sub:], denoise=True, **common)
 
 

@@ -32,8 +32,10 @@ class SubspaceMixture:
         if self.sub_std <= 0 or self.orth_std <= 0:
             raise ValueError(f"sub_std and orth_std must be positive, got {self.sub_std}, {self.orth_std}")
         if up(self.sub_means, self.levels).shape != self.orth_means.shape:
-            raise ValueError(f"sub_means {tuple(self.sub_means.shape)} at level {self.levels} do not match "
-                             f"orth_means {tuple(self.orth_means.shape)}")
+            raise ValueError(
+                f"sub_means {tuple(self.sub_means.shape)} at level {self.levels} do not match "
+                f"orth_means {tuple(self.orth_means.shape)}"
+            )
         if float((self.orth_means - orthogonal(self.orth_means, self.levels)).abs().max()) > 1e-9:
             raise ValueError("orth_means must be orthogonal to the subspace (P b = 0)")
 
@@ -68,6 +70,20 @@ class SubspaceMixture:
         orth = ((resp @ self.orth_means.flatten(1) - xo) / vb).reshape(x.shape)
         return (sub + orth).to(x.dtype)
 
+    def log_prob(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Exact log p_σ(x) of the VE-perturbed full-space density, σ per sample [B]."""
+        xd = x.double()
+        s2 = sigma.double().reshape(-1, 1) ** 2
+        va, vb = self.sub_std**2 + s2, self.orth_std**2 + s2
+        d_sub = self.sub_means[0].numel()
+        d_perp = xd[0].numel() - d_sub
+        ys = down(xd, self.levels).flatten(1)
+        xo = orthogonal(xd, self.levels).flatten(1)
+        da = (ys[:, None] - self.sub_means.flatten(1)[None]).square().sum(-1)
+        db = (xo[:, None] - self.orth_means.flatten(1)[None]).square().sum(-1)
+        norm = 0.5 * d_sub * torch.log(2 * math.pi * va) + 0.5 * d_perp * torch.log(2 * math.pi * vb)
+        return torch.logsumexp(torch.log(self.weights) - 0.5 * da / va - 0.5 * db / vb - norm, dim=-1)
+
     def subspace_mixture(self, levels: int) -> GaussianMixture:
         """The exact law of down^levels(x) (levels >= self.levels), flattened: an isotropic Gaussian mixture."""
         if levels < self.levels:
@@ -79,7 +95,9 @@ class SubspaceMixture:
         """Exact σ⊥ of this law to the level-`levels` subspace (per orthogonal dimension)."""
         c, h, w = self.shape
         d_full, d_sub, d_lvl = c * h * w, self.sub_means[0].numel(), c * (h >> levels) * (w >> levels)
-        own = (d_full - d_sub) * self.orth_std**2 + float((self.weights * self.orth_means.flatten(1).square().sum(1)).sum())
+        own = (d_full - d_sub) * self.orth_std**2 + float(
+            (self.weights * self.orth_means.flatten(1).square().sum(1)).sum()
+        )
         between = 0.0
         if levels > self.levels:
             mu = self.sub_means.flatten(1)

@@ -81,7 +81,7 @@ def heun_step(score: Score, x, sigma, sigma_next):
 
 
 def churn(x, sigma, gamma, z, s_noise: float = 1.007):
-    """Karras Alg. 2 noise injection: sigma_hat = sigma (1 + gamma), x_hat = x + sqrt(sigma_hat^2 - sigma^2) s_noise z."""
+    """Karras Alg. 2 churn: sigma_hat = sigma (1 + gamma), x_hat = x + sqrt(sigma_hat^2 - sigma^2) S_noise z."""
     sigma_hat = sigma * (1 + gamma)
     return x + _col((sigma_hat**2 - sigma**2).sqrt() * s_noise, x) * z, sigma_hat
 
@@ -197,8 +197,7 @@ def rk45(
         dx = -_col(sigma**2 * log_ratio, xt).to(dtype) * score(xt, sigma.to(dtype))
         return dx.detach().double().cpu().numpy().reshape(-1)
 
-    sol = solve_ivp(rhs, (1.0, 0.0), x.detach().double().cpu().numpy().reshape(-1), rtol=rtol, atol=atol,
-                    method="RK45")
+    sol = solve_ivp(rhs, (1.0, 0.0), x.detach().double().cpu().numpy().reshape(-1), rtol=rtol, atol=atol, method="RK45")
     if not sol.success:
         raise RuntimeError(f"rk45: solve_ivp failed: {sol.message}")
     return torch.from_numpy(sol.y[:, -1]).reshape(shape).to(device=device, dtype=dtype), int(sol.nfev)

@@ -56,7 +56,6 @@ def _run(
     """The shared loop; with `known`/`mask` the known pixels are reset to a per-level noisy copy (Alg. 2)."""
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    x = x.clone()
     for (drift, scale), sigma in zip(step_sizes(sigmas, eps, convention), sigmas, strict=True):
         sigma_b = torch.full((x.shape[0],), float(sigma), dtype=x.dtype, device=x.device)
         if mask is not None:

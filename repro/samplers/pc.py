@@ -7,8 +7,9 @@ Corrector (score_sde `LangevinCorrector`, VE so alpha = 1): eps = 2 (snr ||z|| /
 x <- x + eps s + sqrt(2 eps) z. score_sde averages the two norms over the batch, which makes a sample depend on
 its batch; the default here (`norms="sample"`) uses each sample's own norms so samples depend on their seeds only.
 `norms="batch"` reproduces score_sde. Per-sample norms need enough dimensions for ‖z‖/‖s‖ to concentrate
-(fine from ~16 dimensions; in 2-d they overshoot near saddles of the density): use "batch" for tiny toys. A `project` operator (e.g. I - P of subspace diffusion) restricts both the
-score and the noise to a subspace: the conditional Langevin steps at a subspace boundary.
+(fine from ~16 dimensions; in 2-d they overshoot near saddles of the density): use "batch" for tiny toys.
+A `project` operator (e.g. I - P of subspace diffusion) restricts both the score and the noise to a subspace:
+the conditional Langevin steps at a subspace boundary.
 """
 
 from __future__ import annotations

@@ -1,0 +1,57 @@
+"""DLG configs validate at every tier, bad values are rejected, and claims point at registered experiments."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from repro import claims, config
+
+
+def test_every_tier_validates():
+    found = {t: set(config.load_tier("dlg", t)) for t in config.TIERS}
+    assert found["smoke"] == {"gmm", "mnist", "cifar10", "celebahq"}
+    assert {"gmm", "mnist"} <= found["cpu"]
+    assert {"cifar10", "celebahq"} <= found["paper"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("gmm", "dlg", "eta"), -0.5),
+        (("gmm", "budgets"), [0]),
+        (("mnist", "sigma_max"), 0.0),
+        (("cifar10", "points"), [{"integrator": "rk45", "dlg": True, "budget": 10}]),
+    ],
+)
+def test_bad_values_are_rejected(tmp_path, path, value):
+    import yaml
+
+    data = copy.deepcopy(config.load_tier("dlg", "smoke"))
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    bad = tmp_path / "smoke.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(config.ConfigError, match=path[0]):
+        config.load_tier("dlg", "smoke", bad)
+
+
+def test_claims_name_registered_experiments_and_quoted_settings():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, papers.dlg as p; print('torch' in sys.modules);print(' '.join(e.name for e in p.EXPERIMENTS))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    torch_loaded, names = out.stdout.split("\n")[:2]
+    assert torch_loaded == "False"
+    for c in claims.load("dlg"):
+        assert c.experiment in names.split()
+        assert c.setting.get("dlg") in (None, "on", "off", "oracle", "mlp")  # YAML on/off must stay strings

@@ -1,0 +1,43 @@
+"""ncsn/cifar10 accepts an official checkpoint folder: snapshots are found by step and load strictly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from papers.ncsn.cifar10 import _net, candidates
+from repro.run import Run
+
+TINY = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "official" / "ncsn_refinenet_tiny.pt"
+
+
+def _run(tmp_path: Path, official: str | None) -> Run:
+    cfg = {"seed": 0, "official_checkpoint": official, "n_levels": 10, "ngf": 16, "train": {"steps": 7}}
+    return Run("ncsn", "cifar10", "smoke", cfg, runs_root=tmp_path / "runs", data_root=tmp_path / "data")
+
+
+def test_official_snapshots_are_candidates_in_step_order(tmp_path):
+    if not TINY.exists():
+        pytest.skip(f"official fixture {TINY} is absent")
+    folder = tmp_path / "data" / "ncsn" / "run" / "logs" / "cifar10"
+    folder.mkdir(parents=True)
+    for step in (10000, 5000):
+        shutil.copy(TINY, folder / f"checkpoint_{step}.pth")
+    shutil.copy(TINY, folder / "checkpoint.pth")
+    found = candidates(_run(tmp_path, "ncsn/run/logs/cifar10"))
+    assert [c["step"] for c in found] == [5000, 10000]
+    net = _net(_run(tmp_path, "ncsn/run/logs/cifar10"), found[0])
+    io = torch.load(TINY.with_name("ncsn_refinenet_tiny_io.pt"), weights_only=True)
+    with torch.no_grad():
+        out = net(io["x"], io["labels"])
+    assert (out - io["output"]).abs().max() <= 1e-5 * io["output"].abs().max()
+
+
+def test_missing_official_folder_and_own_training(tmp_path):
+    (tmp_path / "data" / "empty").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="official_checkpoint"):
+        candidates(_run(tmp_path, "empty"))
+    assert candidates(_run(tmp_path, None)) == [{"kind": "ours", "name": "ncsn", "step": 7}]
