@@ -64,8 +64,9 @@ def test_texture_loader_errors_clearly_and_crops(tmp_path):
     crops = data.random_crops(textures, 6, 8, torch.Generator().manual_seed(0))
     assert crops.shape == (6, 1, 8, 8)
     for c in crops:  # every crop is a window of the image
-        hits = [(i, j) for i in range(33) for j in range(23)
-                if np.allclose(textures[0][i:i + 8, j:j + 8], c[0].numpy())]
+        hits = [
+            (i, j) for i in range(33) for j in range(23) if np.allclose(textures[0][i : i + 8, j : j + 8], c[0].numpy())
+        ]
         assert hits
     with pytest.raises(ValueError, match="crop size"):
         data.random_crops(textures, 1, 64, torch.Generator())
@@ -74,8 +75,14 @@ def test_texture_loader_errors_clearly_and_crops(tmp_path):
 def test_configs_validate_and_claims_load():
     for tier in ("smoke", "cpu", "paper"):
         assert "heartbeat" in config.load_tier("sohl", tier)
-    assert set(config.load_tier("sohl", "smoke")) == {"heartbeat", "swissroll", "mnist", "cifar10", "deadleaves",
-                                                      "bark"}
+    assert set(config.load_tier("sohl", "smoke")) == {
+        "heartbeat",
+        "swissroll",
+        "mnist",
+        "cifar10",
+        "deadleaves",
+        "bark",
+    }
     ids = {c.id for c in claims.load("sohl")}
     assert {"sohl.heart.K", "sohl.heart.below_true", "sohl.swiss.K", "sohl.cifar.K"} <= ids
     schema = config.paper_schema("sohl")

@@ -15,6 +15,15 @@ from papers.sohl.nets import MLP, VectorReverseNet, bump_matrix
 LN2 = math.log(2)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: intra-op threads only add synchronisation (badly so on a shared, oversubscribed CPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def gaussian_model(T: int = 10, d: int = 2, beta1: float = 0.01, learned: bool = False, mean_param="forward"):
     net = VectorReverseNet(MLP(d, [8], "tanh"), d, T, 2, "per_step")
     return GaussianDiffusion(net, Schedule(T, beta1, learned), mean_param)
@@ -60,7 +69,9 @@ def test_null_values_of_sheet_section_1_3():
 def test_binomial_forward_marginal_matches_closed_form():
     T, p = 10, 0.2
     m = binomial_model(T=T, d=1, p=p)
-    assert torch.allclose(torch.cumprod(1 - binomial_betas(T), 0), (T - torch.arange(1, T + 1)).double() / T, atol=1e-12)
+    assert torch.allclose(
+        torch.cumprod(1 - binomial_betas(T), 0), (T - torch.arange(1, T + 1)).double() / T, atol=1e-12
+    )
     for x0 in (0.0, 1.0):
         prob = torch.tensor([[x0]])
         for t in range(1, T + 1):  # exact one-step recursion vs abar_t x0 + (1 - abar_t) p
@@ -97,7 +108,9 @@ def test_gaussian_posterior_is_product_of_gaussians():
         x0, xt = torch.tensor([[0.7]]), torch.tensor([[-0.4]])
         mu, var = m.posterior(x0, xt, torch.tensor([t]))
         prec = 1 / (1 - abar[t - 2]) + (1 - beta[t - 1]) / beta[t - 1]
-        mean = (math.sqrt(abar[t - 2]) * 0.7 / (1 - abar[t - 2]) - 0.4 * math.sqrt(1 - beta[t - 1]) / beta[t - 1]) / prec
+        mean = (
+            math.sqrt(abar[t - 2]) * 0.7 / (1 - abar[t - 2]) - 0.4 * math.sqrt(1 - beta[t - 1]) / beta[t - 1]
+        ) / prec
         assert var.item() == pytest.approx(1 / prec.item(), rel=1e-5)
         assert mu.item() == pytest.approx(mean.item(), rel=1e-5, abs=1e-6)
 

@@ -7,6 +7,8 @@ EXPERIMENTS = [
     Experiment("sohl", "swissroll", stages=("train", "evaluate")),
     Experiment("sohl", "mnist", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample")),
     Experiment("sohl", "cifar10", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample", "evaluate")),
-    Experiment("sohl", "deadleaves", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample", "evaluate")),
+    Experiment(
+        "sohl", "deadleaves", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample", "evaluate")
+    ),
     Experiment("sohl", "bark", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample", "evaluate")),
 ]

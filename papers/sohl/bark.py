@@ -22,7 +22,7 @@ def load(run: Run) -> images.ImageData:
         return images.ImageData("bark", x[:n], x[n:], synthetic=True)
     textures = data.load_texture_folder(run.data_root / cfg["bark_dir"])
     # one crop set, split so train and test crops come from disjoint halves of every image (left / right)
-    halves = [(t[:, : t.shape[1] // 2], t[:, t.shape[1] // 2:]) for t in textures]
+    halves = [(t[:, : t.shape[1] // 2], t[:, t.shape[1] // 2 :]) for t in textures]
     train = data.random_crops([a for a, _ in halves], n, s, torch.Generator().manual_seed(run.seed * 1000 + 20))
     test = data.random_crops([b for _, b in halves], m, s, torch.Generator().manual_seed(run.seed * 1000 + 21))
     return images.ImageData("bark", torch.round(train * 255) / 255, torch.round(test * 255) / 255)

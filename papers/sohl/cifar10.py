@@ -13,7 +13,7 @@ def load(run: Run) -> images.ImageData:
     cfg = run.cfg
     if run.smoke:
         x = synthetic_like("cifar10", cfg["n_train"] + cfg["n_test"], run.seed).images
-        return images.ImageData("cifar10", x[: cfg["n_train"]], x[cfg["n_train"]:], synthetic=True)
+        return images.ImageData("cifar10", x[: cfg["n_train"]], x[cfg["n_train"] :], synthetic=True)
     train = load_dataset("cifar10", run.data_root, "train").images
     train = train[: cfg["n_train"]] if cfg["n_train"] else train
     return images.ImageData("cifar10", train, load_dataset("cifar10", run.data_root, "test").images)

@@ -63,8 +63,9 @@ class UnitScale:
         return {"scale": self.scale, "mean": float(torch.as_tensor(self.mean).mean())}
 
 
-def dead_leaves(n: int, size: int, gen: torch.Generator, r_min: float, r_max: float,
-                max_disks: int = 5000) -> torch.Tensor:
+def dead_leaves(
+    n: int, size: int, gen: torch.Generator, r_min: float, r_max: float, max_disks: int = 5000
+) -> torch.Tensor:
     """[n, 1, size, size] dead-leaves images in [0, 1]: occluding disks, radii with density ~ r^-3 on [r_min, r_max].
 
     Disks are laid front to back: a pixel takes the grey level (uniform on [0, 1]) of the first disk covering it.
@@ -105,8 +106,10 @@ def load_texture_folder(folder: Path) -> list[np.ndarray]:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"bark texture folder {folder} does not exist: download the UIUC texture classes "
-                                "T01-T04 (Lazebnik et al. 2005) and put their image files there (config key bark_dir)")
+        raise FileNotFoundError(
+            f"bark texture folder {folder} does not exist: download the UIUC texture classes "
+            "T01-T04 (Lazebnik et al. 2005) and put their image files there (config key bark_dir)"
+        )
     files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"bark texture folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
@@ -124,5 +127,5 @@ def random_crops(images: list[np.ndarray], n: int, size: int, gen: torch.Generat
         im = images[int(which[k])]
         i = int(torch.randint(0, im.shape[0] - size + 1, (1,), generator=gen))
         j = int(torch.randint(0, im.shape[1] - size + 1, (1,), generator=gen))
-        out[k, 0] = torch.from_numpy(im[i:i + size, j:j + size])
+        out[k, 0] = torch.from_numpy(im[i : i + size, j : j + size])
     return out

@@ -17,8 +17,9 @@ def load(run: Run) -> images.ImageData:
     cfg = run.cfg
 
     def make(n: int, offset: int) -> torch.Tensor:
-        x = data.dead_leaves(n, cfg["size"], torch.Generator().manual_seed(run.seed * 1000 + offset), cfg["r_min"],
-                             cfg["r_max"])
+        x = data.dead_leaves(
+            n, cfg["size"], torch.Generator().manual_seed(run.seed * 1000 + offset), cfg["r_min"], cfg["r_max"]
+        )
         return torch.round(x * 255) / 255
 
     return images.ImageData("deadleaves", make(cfg["n_train"], 10), make(cfg["n_test"], 11))

@@ -102,8 +102,9 @@ class GaussianDiffusion(nn.Module):
             mu = (x_t - z_mu) * (1 - var) + z_mu
         return mu, var
 
-    def posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
-                  c: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, c: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of q(x_{t-1} | x_t, x0) for t >= 2."""
         c = c or self.coefs()
         beta, abar = self._at(c["beta"], t, x0), self._at(c["abar"], t, x0)
@@ -111,8 +112,9 @@ class GaussianDiffusion(nn.Module):
         var = beta * (1 - abar_prev) / (1 - abar)
         return var * (torch.sqrt(abar_prev) * x0 / (1 - abar_prev) + torch.sqrt(1 - beta) * x_t / beta), var
 
-    def kl_terms(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
-                 c: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def kl_terms(
+        self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, c: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """KL(q(x_{t-1}|x_t,x0) || p(x_{t-1}|x_t)) per example, x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) eps; t >= 2."""
         c = c or self.coefs()
         abar = self._at(c["abar"], t, x0)
@@ -158,16 +160,22 @@ class GaussianDiffusion(nn.Module):
             steps = torch.arange(2, self.T + 1, device=x0.device)[:, None].expand(-1, B)
             scale = 1.0
         for lo in range(0, steps.shape[0], t_chunk):
-            tt = steps[lo:lo + t_chunk]
+            tt = steps[lo : lo + t_chunk]
             xx = x0.repeat(tt.shape[0], *([1] * (x0.dim() - 1)))
             kl = self.kl_terms(xx, tt.reshape(-1), torch.randn_like(xx), c)
             total = total - scale * kl.view(tt.shape[0], B).sum(0)
         return total
 
     @torch.no_grad()
-    def trajectory(self, x_T: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
-                   known: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                   observed: torch.Tensor | None = None, obs_var: float | None = None) -> Iterator[torch.Tensor]:
+    def trajectory(
+        self,
+        x_T: torch.Tensor,
+        noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
+        known: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        obs_var: float | None = None,
+    ) -> Iterator[torch.Tensor]:
         """Ancestral reverse diffusion from x_T, yielding x_{T-1}, ..., x_0; optional posterior sampling (Sec. 2.5).
 
         Inpainting: `mask` (1 = known) and `known` values are clamped at every step (r(x_t) = r(x_0)).
@@ -191,10 +199,12 @@ class GaussianDiffusion(nn.Module):
                 x = torch.where(mask.bool(), known, x)
             yield x
 
-    def sample(self, x_T: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like,
-               **posterior) -> torch.Tensor:
+    def sample(
+        self, x_T: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor] = torch.randn_like, **posterior
+    ) -> torch.Tensor:
         """x_0 by ancestral reverse diffusion from x_T (keyword arguments as in `trajectory`)."""
-        for x in self.trajectory(x_T, noise, **posterior):
+        x = x_T
+        for x in self.trajectory(x_T, noise, **posterior):  # noqa: B007 (the last state is the sample)
             pass
         return x
 

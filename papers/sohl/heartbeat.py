@@ -23,8 +23,15 @@ from repro.train import load_trained  # noqa: E402
 
 
 def build(cfg: dict) -> BinomialDiffusion:
-    net = VectorReverseNet(MLP(cfg["length"], cfg["hidden"], "sigmoid"), cfg["length"], cfg["T"], 1, cfg["readout"],
-                           cfg.get("n_bumps", 10), cfg.get("bump_axis", "linear"))
+    net = VectorReverseNet(
+        MLP(cfg["length"], cfg["hidden"], "sigmoid"),
+        cfg["length"],
+        cfg["T"],
+        1,
+        cfg["readout"],
+        cfg.get("n_bumps", 10),
+        cfg.get("bump_axis", "linear"),
+    )
     return BinomialDiffusion(net, cfg["T"], cfg["p"])
 
 
@@ -34,13 +41,21 @@ def split(cfg: dict, name: str, n: int, seed: int) -> torch.Tensor:
 
 
 def train(run: Run) -> None:
+    """Adam at `lr`, then (if `fine_steps`) a second phase at the lower `fine_lr` from the first phase's weights."""
     cfg = run.cfg
-    common.fit(run, build(cfg), split(cfg, "train", cfg["n_train"], run.seed), cfg)
+    x = split(cfg, "train", cfg["n_train"], run.seed)
+    model = common.fit(run, build(cfg), x, cfg)
+    if cfg.get("fine_steps"):
+        common.fit(run, model, x, {**cfg, "steps": cfg["fine_steps"], "lr": cfg["fine_lr"]}, name="fine")
+
+
+def final_name(cfg: dict) -> str:
+    return "fine" if cfg.get("fine_steps") else "model"
 
 
 def evaluate(run: Run) -> None:
     cfg = run.cfg
-    model = load_trained(run, build(cfg))
+    model = load_trained(run, build(cfg), final_name(cfg))
     x = split(cfg, "test", cfg["n_test"], run.seed).to(run.device)
     k = common.per_example_bound(model, x, cfg["eval_batch"], run.seed)
     null = model.log_null(x).cpu()
@@ -49,24 +64,54 @@ def evaluate(run: Run) -> None:
     k_mean, k_se = common.mean_se(k / common.LN2)
     true_ll = data.heartbeat_log_likelihood_bits(cfg["period"])
     rows += [
-        {"dataset": "heartbeat", "setting": setting, "metric": "K_minus_2se", "value": k_mean - 2 * k_se,
-         "stderr": None, "unit": "bits/sequence", "n_samples": len(k), "seed": run.seed},
-        {"dataset": "heartbeat", "setting": {"generator": f"period {cfg['period']}"}, "metric": "true_loglik",
-         "value": true_ll, "stderr": 0.0, "unit": "bits/sequence", "n_samples": 0, "seed": run.seed},
+        {
+            "dataset": "heartbeat",
+            "setting": setting,
+            "metric": "K_minus_2se",
+            "value": k_mean - 2 * k_se,
+            "stderr": None,
+            "unit": "bits/sequence",
+            "n_samples": len(k),
+            "seed": run.seed,
+        },
+        {
+            "dataset": "heartbeat",
+            "setting": {"generator": f"period {cfg['period']}"},
+            "metric": "true_loglik",
+            "value": true_ll,
+            "stderr": 0.0,
+            "unit": "bits/sequence",
+            "n_samples": 0,
+            "seed": run.seed,
+        },
     ]
     torch.manual_seed(run.seed + 1)
     samples = model.sample((torch.rand(cfg["n_samples"], cfg["length"], device=run.device) < cfg["p"]).float())
     valid = is_heartbeat(samples.cpu(), cfg["period"])
-    rows.append({"dataset": "heartbeat", "setting": setting, "metric": "valid_sample_fraction",
-                 "value": float(valid.float().mean()), "stderr": float(valid.float().std() / math.sqrt(len(valid))),
-                 "unit": "fraction", "n_samples": len(valid), "seed": run.seed})
+    rows.append(
+        {
+            "dataset": "heartbeat",
+            "setting": setting,
+            "metric": "valid_sample_fraction",
+            "value": float(valid.float().mean()),
+            "stderr": float(valid.float().std() / math.sqrt(len(valid))),
+            "unit": "fraction",
+            "n_samples": len(valid),
+            "seed": run.seed,
+        }
+    )
     run.log(f"K = {k_mean:.3f} +- {k_se:.3f} bits/seq (true {true_ll:.3f}); valid samples {valid.float().mean():.3f}")
     run.save_metrics(rows)
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.imshow(samples[:20].cpu().numpy(), cmap="gray_r", aspect="auto", interpolation="nearest")
     ax.set(xlabel="bin", ylabel="sample")
-    run.save_figure(fig, "samples", "Heartbeat samples", "Rows: sequences drawn by ancestral reverse diffusion "
-                    f"(T={cfg['T']}); a valid sequence has a 1 every {cfg['period']} bins.")
+    run.save_figure(
+        fig,
+        "samples",
+        "Heartbeat samples",
+        "Rows: sequences drawn by ancestral reverse diffusion "
+        f"(T={cfg['T']}); a valid sequence has a 1 every {cfg['period']} bins.",
+    )
 
 
 def is_heartbeat(x: torch.Tensor, period: int) -> torch.Tensor:

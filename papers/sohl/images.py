@@ -79,8 +79,10 @@ def evaluate_bound(run: Run, d: ImageData) -> list[dict]:
     pixels = d.shape[1] * d.shape[2]
     setting = {"T": cfg["T"], "eval_t": cfg["eval_t"] or "all"}
     rows = common.bound_rows(k, common.gaussian_null(x_test), pixels, "bits/pixel", d.name, setting, run.seed)
-    run.log(f"K = {rows[0]['value']:.3f} +- {rows[0]['stderr']:.3f} bits/pixel, "
-            f"K - L_null = {rows[2]['value']:.3f} +- {rows[2]['stderr']:.3f}")
+    run.log(
+        f"K = {rows[0]['value']:.3f} +- {rows[0]['stderr']:.3f} bits/pixel, "
+        f"K - L_null = {rows[2]['value']:.3f} +- {rows[2]['stderr']:.3f}"
+    )
     return rows
 
 
@@ -106,7 +108,7 @@ def posterior_figure(run: Run, d: ImageData) -> None:
     mask = torch.ones_like(x)
     h, w = d.shape[1:]
     s = min(cfg["inpaint"], h, w)
-    mask[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s] = 0
+    mask[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s] = 0
     inpainted = model.sample(torch.randn_like(x), known=x, mask=mask)
     rows = [x, y, denoised, x * mask, inpainted]
     titles = ["data", "noisy", "denoised", "masked", "inpainted"]
@@ -117,9 +119,13 @@ def posterior_figure(run: Run, d: ImageData) -> None:
             axes[i, j].imshow(np.squeeze(imgs[j].permute(1, 2, 0).numpy()), cmap="gray", vmin=0, vmax=1)
             axes[i, j].axis("off")
         axes[i, 0].set_title(titles[i], fontsize=8, loc="left")
-    run.save_figure(fig, "posterior", f"{d.name}: denoising and inpainting",
-                    f"Posterior sampling (Sec. 2.5): denoising at noise variance {cfg['denoise_var']} on unit-variance "
-                    f"data, and inpainting of a central {s}x{s} square with the other pixels clamped at every step.")
+    run.save_figure(
+        fig,
+        "posterior",
+        f"{d.name}: denoising and inpainting",
+        f"Posterior sampling (Sec. 2.5): denoising at noise variance {cfg['denoise_var']} on unit-variance "
+        f"data, and inpainting of a central {s}x{s} square with the other pixels clamped at every step.",
+    )
 
 
 def evaluate(run: Run, d: ImageData, extra_rows: list[dict] | None = None) -> None:

@@ -23,8 +23,13 @@ def load(run: Run) -> images.ImageData:
     if run.smoke:
         n = cfg["n_train"] + 2 * cfg["n_test"]
         x = synthetic_like("mnist", n, run.seed).images
-        return images.ImageData("mnist", x[: cfg["n_train"]], x[-cfg["n_test"]:],
-                                x[cfg["n_train"]: cfg["n_train"] + cfg["n_test"]], synthetic=True)
+        return images.ImageData(
+            "mnist",
+            x[: cfg["n_train"]],
+            x[-cfg["n_test"] :],
+            x[cfg["n_train"] : cfg["n_train"] + cfg["n_test"]],
+            synthetic=True,
+        )
     if cfg["dataset"] == "mnist5000":
         split = {s: load_dataset("mnist5000", run.data_root, s).images for s in ("train", "valid", "test")}
         train, valid = split["train"], split["valid"]
@@ -53,8 +58,16 @@ def evaluate(run: Run) -> None:
     for label, centres in (("diffusion", model_samples), ("training_data", d.train[: cfg["n_samples"]].flatten(1))):
         res = parzen_evaluate(torch.as_tensor(centres), d.valid.flatten(1), d.test.flatten(1), sigmas)
         run.log(f"Parzen {label}: {res.mean_bits:.1f} +- {res.stderr_bits:.1f} bits (sigma {res.sigma:.3f})")
-        rows.append({"dataset": "mnist", "setting": {"model": label, "n_centres": res.n_centers,
-                                                     "sigma": round(res.sigma, 4)},
-                     "metric": "parzen_loglik", "value": res.mean_bits, "stderr": res.stderr_bits, "unit": "bits",
-                     "n_samples": res.n_test, "seed": run.seed})
+        rows.append(
+            {
+                "dataset": "mnist",
+                "setting": {"model": label, "n_centres": res.n_centers, "sigma": round(res.sigma, 4)},
+                "metric": "parzen_loglik",
+                "value": res.mean_bits,
+                "stderr": res.stderr_bits,
+                "unit": "bits",
+                "n_samples": res.n_test,
+                "seed": run.seed,
+            }
+        )
     images.evaluate(run, d, rows)

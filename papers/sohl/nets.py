@@ -40,8 +40,9 @@ class TimeReadout(nn.Module):
     Gaussian bumps in t (the paper's image models), so every step learns from every minibatch.
     """
 
-    def __init__(self, n_in: int, n_out: int, T: int, kind: str = "bumps", n_bumps: int = 10,
-                 axis: str = "linear") -> None:
+    def __init__(
+        self, n_in: int, n_out: int, T: int, kind: str = "bumps", n_bumps: int = 10, axis: str = "linear"
+    ) -> None:
         super().__init__()
         if kind not in ("bumps", "per_step"):
             raise ValueError(f"readout kind must be 'bumps' or 'per_step', got {kind!r}")
@@ -92,8 +93,9 @@ class NormalisedRBF(nn.Module):
 class VectorReverseNet(nn.Module):
     """(z_mu, z_sigma) or Bernoulli logits for d-dim vectors: shared body, time readout of 2d (or d) values."""
 
-    def __init__(self, body: nn.Module, d: int, T: int, n_heads: int, readout: str, n_bumps: int = 10,
-                 axis: str = "linear") -> None:
+    def __init__(
+        self, body: nn.Module, d: int, T: int, n_heads: int, readout: str, n_bumps: int = 10, axis: str = "linear"
+    ) -> None:
         super().__init__()
         self.body, self.d, self.n_heads = body, d, n_heads
         self.readout = TimeReadout(body.n_out, n_heads * d, T, readout, n_bumps, axis)
@@ -126,8 +128,19 @@ class ImageReverseNet(nn.Module):
     output gives `dense_out` features per pixel, concatenated with the conv features.
     """
 
-    def __init__(self, shape: tuple[int, int, int], T: int, conv_layers: int, conv_channels: int, n_scales: int,
-                 dense_hidden: int, dense_out: int, pixel_layers: int, pixel_hidden: int, n_bumps: int) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        T: int,
+        conv_layers: int,
+        conv_channels: int,
+        n_scales: int,
+        dense_hidden: int,
+        dense_out: int,
+        pixel_layers: int,
+        pixel_hidden: int,
+        n_bumps: int,
+    ) -> None:
         super().__init__()
         c, h, w = shape
         self.shape = shape
@@ -139,8 +152,9 @@ class ImageReverseNet(nn.Module):
         n_feat = c_in if conv_layers else 0
         self.dense = None
         if dense_hidden > 0:
-            self.dense = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, dense_hidden), nn.Tanh(),
-                                       nn.Linear(dense_hidden, dense_out * h * w))
+            self.dense = nn.Sequential(
+                nn.Flatten(), nn.Linear(c * h * w, dense_hidden), nn.Tanh(), nn.Linear(dense_hidden, dense_out * h * w)
+            )
             self.dense_out = dense_out
             n_feat += dense_out
         if n_feat == 0:

@@ -39,8 +39,9 @@ def splits(cfg: dict, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def build(cfg: dict, v: dict, x_train: torch.Tensor, seed: int) -> GaussianDiffusion:
-    return common.gaussian_vector_model({**cfg, "net": v["net"], "learned_beta": v["schedule"] == "learned"},
-                                        x_train, seed)
+    return common.gaussian_vector_model(
+        {**cfg, "net": v["net"], "learned_beta": v["schedule"] == "learned"}, x_train, seed
+    )
 
 
 def train(run: Run) -> None:
@@ -77,11 +78,15 @@ def trajectory_figure(run: Run, model: GaussianDiffusion, x_test: torch.Tensor, 
     x0 = x_test[:n].to(run.device)
     c = model.coefs()
     steps = (0, T // 2, T)
-    fwd = [x0 if s == 0 else c["abar"][s - 1].sqrt().float() * x0 + (1 - c["abar"][s - 1]).sqrt().float()
-           * torch.randn_like(x0) for s in steps]
+    fwd = [
+        x0
+        if s == 0
+        else c["abar"][s - 1].sqrt().float() * x0 + (1 - c["abar"][s - 1]).sqrt().float() * torch.randn_like(x0)
+        for s in steps
+    ]
     x_T = torch.randn(n, 2, device=run.device)
     path = {T: x_T}
-    for t, x in zip(range(T - 1, -1, -1), model.trajectory(x_T)):
+    for t, x in zip(range(T - 1, -1, -1), model.trajectory(x_T), strict=True):
         path[t] = x
     fig, axes = plt.subplots(2, 3, figsize=(9, 6), sharex=True, sharey=True)
     for j, s in enumerate(steps):
@@ -89,17 +94,29 @@ def trajectory_figure(run: Run, model: GaussianDiffusion, x_test: torch.Tensor, 
             axes[i, j].scatter(*pts.cpu().T, s=2, alpha=0.5)
             axes[i, j].set_title(f"{('forward q', 'reverse p')[i]}, t = {s}")
     axes[0, 0].set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5))
-    run.save_figure(fig, "trajectories", "Swiss roll: forward and reverse trajectories",
-                    f"Model {label}. Top: held-out points diffused by q; bottom: samples of the learned reverse "
-                    "process started from N(0, I), as in the paper's Fig. 1.")
+    run.save_figure(
+        fig,
+        "trajectories",
+        "Swiss roll: forward and reverse trajectories",
+        f"Model {label}. Top: held-out points diffused by q; bottom: samples of the learned reverse "
+        "process started from N(0, I), as in the paper's Fig. 1.",
+    )
 
 
 def sweep_figure(run: Run, sweep: list[tuple[float, float, float]]) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    z, k, se = zip(*sweep)
+    z, k, se = zip(*sweep, strict=True)
     ax.errorbar(z, k, yerr=[2 * s for s in se], marker="o", capsize=3)
-    ax.set(xlabel="generator noise std (raw units)", ylabel="K (bits per point)", xscale="symlog",
-           title="Swiss roll: bound vs generator noise")
+    ax.set(
+        xlabel="generator noise std (raw units)",
+        ylabel="K (bits per point)",
+        xscale="symlog",
+        title="Swiss roll: bound vs generator noise",
+    )
     ax.set_xscale("symlog", linthresh=min([v for v in z if v > 0], default=0.01))
-    run.save_figure(fig, "noise_sweep", "Swiss roll: K vs generator noise",
-                    "RBF reverse model with learned beta; error bars are 2 standard errors over held-out points.")
+    run.save_figure(
+        fig,
+        "noise_sweep",
+        "Swiss roll: K vs generator noise",
+        "RBF reverse model with learned beta; error bars are 2 standard errors over held-out points.",
+    )

@@ -137,10 +137,11 @@ def evaluate(run: Run) -> None:
     results: dict[str, Any] = {}
 
     def row(dataset, setting, metric, value, unit, n, stderr=None, seed=None):
+        # the variant leads the setting so that a claim's setting can select it (claims match on setting)
         rows.append(
             {
                 "dataset": dataset,
-                "setting": setting,
+                "setting": {"variant": dataset.removeprefix("gauss8_"), **setting},
                 "metric": metric,
                 "value": float(value),
                 "stderr": stderr,
@@ -382,6 +383,16 @@ def _figures(run: Run, curves: dict[str, Any], results: dict[str, Any], cfg: dic
                         ms=6 if sub != "full" else 12,
                         label=f"{sde_name} {sub}",
                     )
+                div = [
+                    (r["cost_fraction"], r["sw2"])
+                    for r in results.values()
+                    if r["variant"] == variant
+                    and r["sde"] == sde_name
+                    and r["subspace"] == sub
+                    and r["rule"].startswith("div")
+                ]
+                if div:
+                    ax.scatter(*zip(*div, strict=True), s=140, facecolors="none", edgecolors="black", lw=1.2)
         ax.set(
             title=f"{variant}: quality vs cost (N={cfg['n_steps']})",
             xlabel="cost (evaluated dims, fraction of full)",
@@ -393,5 +404,5 @@ def _figures(run: Run, curves: dict[str, Any], results: dict[str, Any], cfg: dic
         "quality_cost",
         "Quality vs cost: subspace vs full sampler (8×8 toy)",
         "Each subspace point is one cut-off time t₁ (cost falls as t₁ falls: more steps run in the "
-        "subspace); star = full-space PC sampler with the same N.",
+        "subspace); black rings: cut-offs chosen by the divergence rule; star = full-space PC sampler, same N.",
     )
