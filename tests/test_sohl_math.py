@@ -218,3 +218,42 @@ def test_binomial_bound_exact_for_small_case():
     torch.manual_seed(0)
     est = m.bound(x0.repeat(20000, 1))
     assert est.mean().item() == pytest.approx(exact, abs=4 * est.std().item() / math.sqrt(20000))
+
+
+# --- readouts and sampling ---------------------------------------------------------------------------
+
+
+def test_bump_readout_is_bump_weighted_sum_of_linear_maps():
+    from papers.sohl.nets import TimeReadout
+
+    r = TimeReadout(3, 2, T=50, kind="bumps", n_bumps=4, axis="logit")
+    with torch.no_grad():
+        r.weight.normal_(generator=torch.Generator().manual_seed(0))
+        r.bias.normal_(generator=torch.Generator().manual_seed(1))
+    h, t = torch.randn(5, 1, 3), torch.tensor([1, 2, 10, 49, 50])
+    g = bump_matrix(50, 4, "logit")[t - 1]
+    expect = torch.stack([sum(g[b, j] * (h[b, 0] @ r.weight[j] + r.bias[j]) for j in range(4)) for b in range(5)])
+    assert torch.allclose(r(h, t)[:, 0], expect, atol=1e-5)
+    assert torch.allclose(bump_matrix(50, 4, "logit").sum(1), torch.ones(50), atol=1e-6)
+
+
+def test_ancestral_sampling_with_forward_kernel_keeps_the_stationary_law():
+    torch.manual_seed(0)
+    g = gaussian_model(T=10, d=2, beta1=0.05)
+    x = g.sample(torch.randn(20000, 2))
+    assert x.mean(0).abs().max() < 0.05 and (x.var(0) - 1).abs().max() < 0.05
+    b = binomial_model(T=10, d=3, p=0.2)
+    bits = b.sample((torch.rand(20000, 3) < 0.2).float())
+    assert set(bits.unique().tolist()) <= {0.0, 1.0} and (bits.mean(0) - 0.2).abs().max() < 0.015
+
+
+def test_inpainting_clamps_known_values_and_denoising_follows_the_observation():
+    torch.manual_seed(0)
+    g = gaussian_model(T=10, d=4, beta1=0.05)
+    known = torch.full((500, 4), 2.0)
+    mask = torch.tensor([1.0, 0.0, 1.0, 0.0]).expand(500, 4)
+    x = g.sample(torch.randn(500, 4), known=known, mask=mask)
+    assert (x[:, [0, 2]] == 2.0).all() and x[:, [1, 3]].mean().abs() < 0.2
+    y = torch.full((2000, 4), 3.0)
+    den = g.sample(torch.randn(2000, 4), observed=y, obs_var=1.0)
+    assert den.mean().item() > 1.0  # pulled toward y = 3 from the N(0, 1) prior

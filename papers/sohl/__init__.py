@@ -5,7 +5,7 @@ from repro.registry import Experiment
 EXPERIMENTS = [
     Experiment("sohl", "heartbeat", stages=("train", "evaluate")),
     Experiment("sohl", "swissroll", stages=("train", "evaluate")),
-    Experiment("sohl", "mnist", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample")),
+    Experiment("sohl", "mnist", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample", "evaluate")),
     Experiment("sohl", "cifar10", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample", "evaluate")),
     Experiment(
         "sohl", "deadleaves", stages=("train", "sample", "evaluate"), gpu_stages=("train", "sample", "evaluate")

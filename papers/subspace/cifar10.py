@@ -4,7 +4,7 @@
   images, values in [0, 2^k], random flips, same σ_min/σ_max), unless an official subspace checkpoint is configured;
   at the smoke tier also a tiny full-space NCSN++ (the paper tier loads the official score_sde checkpoint).
 - sample: σ⊥ on the training set, orthogonal Fisher divergence of the full model on `n_div_samples` training images at
-  21 times, cut-off times by the paper's rule (expected ≈ 0.516 / 0.558 at 3e-3 for NCSN++), then 50,000 samples
+  21 times, cut-off times by the paper's rule (compared with the notebook's values in claims.yaml), then 50,000 samples
   from the full PC sampler and from the subspace sampler at each cut-off, same N = 1000 on one grid, measured
   wall time and evaluated dimensions.
 - evaluate: IS / FID (torch-fidelity, TF Inception, CIFAR-10 train reference) of each arm, runtime saving, and the
