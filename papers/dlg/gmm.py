@@ -320,6 +320,7 @@ def _figures(run: Run, table: list[dict[str, Any]]) -> None:
         axes[0, 0].set_ylabel("sliced W2")
         axes[1, 0].set_ylabel("sliced W2")
         axes[0, 0].legend(fontsize=8)
+        fig.tight_layout()
         run.save_figure(
             fig,
             f"sw2_vs_nfe_{dataset}",

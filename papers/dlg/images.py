@@ -194,4 +194,5 @@ def plot_fid_vs_nfe(run: Run, rows: list[dict[str, Any]], metric: str, name: str
     axes[0, 0].set_ylabel(metric)
     axes[1, 0].set_ylabel(metric)
     axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
     run.save_figure(fig, name, title, caption)

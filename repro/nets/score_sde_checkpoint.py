@@ -4,7 +4,7 @@ An official checkpoint (`utils.save_checkpoint`) is a dict with keys `optimizer`
 `model` is the state_dict of a DataParallel wrapper (every key prefixed `module.`), and `ema` holds
 `decay`, `num_updates` and `shadow_params`, a plain list with one tensor per parameter that has
 requires_grad=True, in parameter order (so the frozen Fourier `W` and the `sigmas` buffer are absent).
-The official loader uses strict=False and silently ignores wrong names; here every key, shape and dtype
+The official loader is non-strict and silently ignores wrong names; here every key, shape and dtype
 must match, and the EMA list is paired with parameters by position only after its length and shapes check.
 """
 
