@@ -65,7 +65,8 @@ rule train:
     conda:
         ENV
     shell:
-        "python -m repro {params.stage} {wildcards.paper}/{wildcards.exp} {params.cli} --threads {threads} > {log} 2>&1"
+        "python -m repro {params.stage} {wildcards.paper}/{wildcards.exp} {params.cli} --threads {threads} "
+        "--nproc {resources.gpu} > {log} 2>&1"
 
 
 use rule train as select with:

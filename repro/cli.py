@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
         p.add_argument("--allow-cpu", action="store_true",
                        help="run a paper-tier GPU stage on the CPU anyway (it will be very slow)")
+        p.add_argument("--nproc", type=int, default=1,
+                       help="data-parallel training processes (relaunched under torchrun, one per GPU)")
         p.add_argument("--config-file", type=Path, default=None,
                        help="use this YAML instead of papers/<paper>/configs/<tier>.yaml (same schema)")
     p = sub.add_parser("collect", help="metrics.json + claims.yaml → results/<paper>_<experiment>.csv")
@@ -75,14 +77,21 @@ def run_stage(stage: str, key: str, tier: str, runs_root: Path, data_root: Path,
                 f"{key} {stage} at the paper tier is sized for a GPU and no CUDA device is visible; it would take "
                 f"days on a CPU. Run it on a GPU machine, or pass --allow-cpu (Snakemake: --config allow_cpu=true) "
                 f"to run it here anyway.")
+    from repro import distributed
+
     run = Run(exp.paper, exp.name, tier, cfg, runs_root=runs_root, data_root=data_root)
+    distributed.setup(run.device)  # joins the process group under torchrun and pins this rank's GPU
+    main_rank = distributed.is_main()
     t0 = time.time()
-    run.log(f"stage {stage} started on {run.device_name()}")
+    if main_rank:
+        run.log(f"stage {stage} started on {run.device_name()}")
     fn(run)
     stamp = run.path(f"stage_{stage}.json")
-    atomic.write_json(stamp, {"stage": stage, "wall_seconds": round(time.time() - t0, 3),
-                              "device": run.device_name(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    run.log(f"stage {stage} finished in {time.time() - t0:.1f} s")
+    if main_rank:
+        atomic.write_json(stamp, {"stage": stage, "wall_seconds": round(time.time() - t0, 3),
+                                  "device": run.device_name(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        run.log(f"stage {stage} finished in {time.time() - t0:.1f} s")
+    distributed.finish()
     return stamp
 
 
@@ -110,6 +119,13 @@ def cmd_list(tier: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a.startswith("--nproc") for a in argv):
+        from repro import distributed
+
+        code = distributed.relaunch(argv)  # reruns this command under torchrun when --nproc > 1
+        if code is not None:
+            return code
     args = build_parser().parse_args(argv)
     data_root = getattr(args, "data_root", None) or default_data_root()
     try:

@@ -19,6 +19,7 @@ class Workflow:
         self.runs = f"{settings['runs_root']}/{self.tier}"
         self.results = settings["results"]
         self.data_root = settings["data_root"]
+        self.n_gpus = int(settings["gpus"])
         self.experiments = registry.experiments()
         self.configs = {paper: tier_config.load_tier(paper, self.tier) for paper in registry.PAPERS}
         allow = " --allow-cpu" if settings["allow_cpu"] else ""
@@ -54,4 +55,11 @@ class Workflow:
         return json.dumps(self.configs[wildcards.paper][wildcards.exp], sort_keys=True)
 
     def gpus(self, stage: str) -> Callable:
-        return lambda wildcards: int(self.tier == "paper" and stage in self.experiment(wildcards).gpu_stages)
+        """GPUs a stage asks for: training is data-parallel over `gpus`; other GPU stages take one."""
+
+        def count(wildcards) -> int:
+            if self.tier != "paper" or stage not in self.experiment(wildcards).gpu_stages:
+                return 0
+            return self.n_gpus if stage == "train" else 1
+
+        return count
