@@ -1,0 +1,1 @@
+"""The paper modules: one package per paper, each registering its experiments with the engine."""
