@@ -26,7 +26,7 @@ CLAIM_SCHEMA = {
         "properties": {
             "id": {"type": "string"},
             "experiment": {"type": "string"},
-            "dataset": {"type": "string"},
+            "dataset": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
             "metric": {"type": "string"},
             "setting": {"type": "object"},
             "value": {"type": ["number", "string"]},
@@ -49,7 +49,7 @@ class Claim:
     id: str
     paper: str
     experiment: str
-    dataset: str
+    dataset: str  # one name, or several joined by "/" (e.g. the cpu analogue and the paper's dataset)
     metric: str
     value: float | str
     unit: str
@@ -64,8 +64,8 @@ class Claim:
     reason: str = ""
 
     def matches(self, row: dict[str, Any]) -> bool:
-        """A measured row matches when metric equals and the row's setting contains the claim's pairs."""
-        if row["metric"] != self.metric:
+        """A measured row matches when dataset and metric equal and the row's setting contains the claim's pairs."""
+        if row["metric"] != self.metric or row["dataset"] not in self.dataset.split("/"):
             return False
         pairs = dict(kv.split("=", 1) for kv in row["setting"].split(";") if kv)
         return all(pairs.get(k) == str(v) for k, v in self.setting.items())
@@ -106,6 +106,8 @@ def load(paper: str) -> list[Claim]:
     claims = []
     for c in data["claims"]:
         verdict = c.pop("verdict")
+        if isinstance(c["dataset"], list):
+            c["dataset"] = "/".join(c["dataset"])
         claims.append(Claim(paper=paper, rule=verdict["rule"], tol=float(verdict.get("tol", 0.0)),
                             tiers=tuple(c.pop("tiers")), **c))
     ids = [c.id for c in claims]

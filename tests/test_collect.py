@@ -59,6 +59,12 @@ def test_setting_must_contain_the_claim_pairs():
     assert rows[1]["claim_id"] == "x.c" and rows[1]["value"] == ""
 
 
+def test_dataset_must_match_one_of_the_claim_datasets():
+    rows = rows_for(_metrics(), [_claim(dataset="other")])
+    assert rows[0]["claim_id"] == "" and rows[1]["claim_id"] == "x.c" and rows[1]["value"] == ""
+    assert rows_for(_metrics(), [_claim(dataset="other/d")])[0]["claim_id"] == "x.c"
+
+
 def test_csv_has_exactly_the_schema_columns():
     text = to_csv(rows_for(_metrics(tier="smoke"), [_claim()]))
     table = list(csv.DictReader(io.StringIO(text)))

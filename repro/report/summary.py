@@ -131,7 +131,7 @@ def build_rows(results: list[dict[str, str]], claims: dict[str, dict[str, Any]],
             Row(
                 paper=claim["_paper"],
                 experiment=str(claim.get("experiment", "")),
-                dataset=str(claim.get("dataset", "")),
+                dataset="/".join(d) if isinstance(d := claim.get("dataset", ""), list) else str(d),
                 tier="",
                 setting=_claim_setting(claim),
                 metric=str(claim.get("metric", "")),
