@@ -73,3 +73,19 @@ def test_sliced_score_matching_expectation_and_gradient():
     loss.backward()
     # d/dA [1/2 tr(A^T A) + tr(A)] = A + I
     torch.testing.assert_close(A.grad, A.detach() + torch.eye(2), atol=0.03, rtol=0)
+
+
+def test_continuous_ve_dsm_loss_matches_its_expectation_for_the_exact_gaussian_score():
+    """For x ~ N(0, s^2 I) and the exact score -x~/(s^2 + sigma^2), E||sigma s + z||^2 = d s^2 / (s^2 + sigma^2)."""
+    import math
+
+    from repro.losses import ve_dsm_loss
+
+    s2, d, lo, hi = 0.25, 4, 0.01, 50.0
+    torch.manual_seed(0)
+    x = math.sqrt(s2) * torch.randn(200_000, d)
+    loss = ve_dsm_loss(lo, hi, eps=1e-5)(lambda y, sigma: -y / (s2 + sigma.view(-1, 1) ** 2), x)
+    t = torch.linspace(1e-5, 1, 100_001, dtype=torch.float64)
+    sigma2 = (lo * (hi / lo) ** t) ** 2
+    expected = d * torch.trapezoid(s2 / (s2 + sigma2), t) / (1 - 1e-5)
+    assert abs(loss.item() - expected.item()) < 0.01 * expected.item()

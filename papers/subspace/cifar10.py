@@ -29,10 +29,10 @@ from papers.subspace.images import (
     rmsd_table,
     sample_arms,
 )
-from papers.subspace.nets import ve_dsm_loss
 from papers.subspace.operators import down
 from repro.data.augment import image_transform
 from repro.data.batches import TensorBatches
+from repro.losses import ve_dsm_loss
 from repro.run import Run
 
 SIZE = 32

@@ -25,10 +25,11 @@ from papers.subspace.images import (
     rmsd_table,
     sample_arms,
 )
-from papers.subspace.nets import SmallScoreNet, ve_dsm_loss
+from papers.subspace.nets import SmallScoreNet
 from papers.subspace.operators import down
 from repro.data.batches import TensorBatches
 from repro.data.packaged import load_packaged
+from repro.losses import ve_dsm_loss
 from repro.run import Run
 
 

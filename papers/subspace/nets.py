@@ -7,7 +7,6 @@ NCSN++'s `scale_by_sigma` output. Odd sizes (7×7) work because the decoder resi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -56,22 +55,3 @@ class SmallScoreNet(nn.Module):
         h = self.up(F.interpolate(h, size=h0.shape[-2:], mode="nearest"))
         h = self.dec(torch.cat([h, h0], 1), e)
         return self.out(F.silu(h)) / sigma.reshape(-1, 1, 1, 1)
-
-
-def ve_dsm_loss(
-    sigma_min: float, sigma_max: float, eps: float = 1e-5
-) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
-    """score_sde's continuous VE loss: σ = σ_min (σ_max/σ_min)^t, t ~ U(eps, 1); mean over the batch of
-    ½‖σ s(x + σz, σ) + z‖² summed over dimensions (λ(σ) = σ²). Uses the global torch RNG (the trainer saves it)."""
-    log_ratio = math.log(sigma_max / sigma_min)
-
-    def loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if isinstance(x, (tuple, list)):
-            x = x[0]
-        t = eps + (1 - eps) * torch.rand(x.shape[0], device=x.device, dtype=x.dtype)
-        sigma = sigma_min * torch.exp(t * log_ratio)
-        z = torch.randn_like(x)
-        s = model(x + sigma.reshape(-1, 1, 1, 1) * z, sigma)
-        return 0.5 * (sigma.reshape(-1, 1, 1, 1) * s + z).flatten(1).square().sum(1).mean()
-
-    return loss
