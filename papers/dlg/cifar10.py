@@ -7,6 +7,8 @@ checkpoint; its numbers are plumbing checks ('smoke' verdicts).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -37,6 +39,8 @@ def sample(run: Run) -> None:
         run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg), SHAPE
     )
 
+PROTOCOL_N = {"cifar10": 50_000, "celebahq256": 10_000}  # the paper's FID sample counts (Figs. 3 and 4)
+
 
 def evaluate(run: Run) -> None:
     evaluate_images(run, "cifar10", _images(run), "cifar10-train")
@@ -56,13 +60,18 @@ def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: s
         def score(x: np.ndarray) -> float:
             return sliced_wasserstein2(x.astype(np.float64) / 255, ref.astype(np.float64) / 255, 64, seed=run.seed)
     else:
-        from papers.dlg.fid import fid
+        from repro.metrics.fidelity import Reference, fidelity_metrics, metric_name
 
-        metric, unit = "fid", "FID"
-        cache = f"{ref_name}-{len(ref)}-inception-tf-fid"
+        dataset_name, _, split = ref_name.partition("-")
+        reference_set = Reference(dataset_name, split or "all", len(ref), lambda: ref)
+        n_protocol = PROTOCOL_N[dataset]
+        # "fid" only when the sample count is the protocol's; otherwise e.g. "fid_1k"
+        metric, unit = metric_name("fid", run.cfg["n_samples"], n_protocol), "FID"
 
         def score(x: np.ndarray) -> float:
-            return fid(x, ref, cache, run.data_root, cuda=run.device.type == "cuda")
+            rows = fidelity_metrics(x, reference_set, protocol_n=n_protocol, metrics=("fid",), device=run.device,
+                                    cache_root=Path(run.data_root) / "fidelity_cache", data_root=run.data_root)
+            return rows[0]["value"]
 
     rows = metric_rows(run, dataset, score, metric=metric, unit=unit)
     run.save_metrics(rows, synthetic_data=synthetic)

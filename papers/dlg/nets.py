@@ -54,19 +54,3 @@ class TinyScoreNet(nn.Module):
         u = self.up(h2)
         u = nn.functional.pad(u, (0, h1.shape[-1] - u.shape[-1], 0, h1.shape[-2] - u.shape[-2]))
         return self.out(self.up1(torch.cat([u, h1], 1), e)) / sigma[:, None, None, None]
-
-
-def ve_dsm_loss(sigma_min: float, sigma_max: float):
-    """score_sde's continuous VE loss: sigma = sigma_min (sigma_max / sigma_min)^u, E || sigma s(x~, sigma) + z ||^2.
-
-    Randomness from the global torch RNG (repro.train's contract).
-    """
-
-    def loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        u = torch.rand(x.shape[0], device=x.device)
-        sigma = sigma_min * (sigma_max / sigma_min) ** u
-        z = torch.randn_like(x)
-        s = model(x + sigma[:, None, None, None] * z, sigma)
-        return (sigma[:, None, None, None] * s + z).square().flatten(1).sum(-1).mean()
-
-    return loss

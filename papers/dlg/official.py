@@ -10,8 +10,9 @@ import torch
 
 from papers.dlg.classifier import SimpleCNN, SimpleCNN256, level_loss
 from papers.dlg.convert import load_dmcmc_classifier
-from papers.dlg.nets import TinyScoreNet, ve_dsm_loss
+from papers.dlg.nets import TinyScoreNet
 from repro.data.batches import TensorBatches
+from repro.losses import ve_dsm_loss
 from repro.run import Run
 from repro.sde import dlg_level_grid
 
