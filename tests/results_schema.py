@@ -38,11 +38,16 @@ def check_results_csv(path: Path, runs_root: Path | None = None) -> list[dict[st
         if r["tier"] == "smoke":
             assert r["verdict"] == "smoke", where
         if measured is not None:
-            key = (r["metric"], r["setting"])
+            key = (r["dataset"], r["metric"], r["setting"])
             assert key in measured and float(measured[key]) == value, f"{where}: {key} not measured as {value}"
     return rows
 
 
-def _measured(runs_root: Path, tier: str, paper: str, experiment: str) -> dict[tuple[str, str], float]:
+def _measured(runs_root: Path, tier: str, paper: str, experiment: str) -> dict[tuple[str, str, str], float]:
     metrics = json.loads((runs_root / tier / paper / experiment / "metrics.json").read_text())
-    return {(m["metric"], m["setting"]): m["value"] for m in metrics["rows"]}
+    measured = {}
+    for m in metrics["rows"]:
+        key = (m["dataset"], m["metric"], m["setting"])
+        assert key not in measured, f"{paper}/{experiment}: two measured rows share {key}"
+        measured[key] = m["value"]
+    return measured
