@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,13 @@ class TrainConfig:
     channels_last: bool = False  # conv weights channels_last (the batch keeps its layout: randn_like draws unchanged)
     compile: bool | str = False  # torch.compile the loss computation (see repro.speed for the values)
     name: str = "model"
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], name: str, **defaults: Any) -> TrainConfig:
+        """From a paper config's training section (already schema-validated): its keys that are fields win over
+        `defaults`; other keys (a paper's own, e.g. a width) are left to the paper."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{**defaults, **{k: v for k, v in section.items() if k in known}, "name": name})
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.lr <= 0 or self.batch_size <= 0 or self.ckpt_every <= 0 or self.log_every <= 0:

@@ -61,24 +61,9 @@ def _ncsnpp(spec: dict[str, Any], level: int) -> torch.nn.Module:
     return ncsnpp(config_from_dict(values))
 
 
-def _train_config(cfg: dict[str, Any], name: str):
-    from repro.train import TrainConfig
-
-    t = cfg["training"]
-    return TrainConfig(
-        steps=t["steps"],
-        lr=t["lr"],
-        batch_size=t["batch_size"],
-        ema_decay=t["ema_decay"],
-        grad_clip=t["grad_clip"],
-        warmup=t["warmup"],
-        ckpt_every=t["ckpt_every"],
-        name=name,
-    )
-
-
 def train(run: Run) -> None:
     """Train every model whose spec has no official checkpoint, on down^level of the (flipped) training images."""
+    from repro.train import TrainConfig
     from repro.train import train as fit
 
     cfg = run.cfg
@@ -101,7 +86,7 @@ def train(run: Run) -> None:
             _ncsnpp(spec, level),
             ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"], cfg["eps"]),
             batches,
-            _train_config(cfg, name),
+            TrainConfig.from_config(cfg["training"], name),
         )
         run.log(f"trained {name}")
 

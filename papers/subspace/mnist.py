@@ -37,25 +37,10 @@ def _net(cfg: dict[str, Any], data_std: float = 0.5) -> SmallScoreNet:
     return SmallScoreNet(channels=1, width=cfg["width"], data_std=data_std)
 
 
-def _train_config(cfg: dict[str, Any], name: str):
-    from repro.train import TrainConfig
-
-    t = cfg["training"]
-    return TrainConfig(
-        steps=t["steps"],
-        lr=t["lr"],
-        batch_size=t["batch_size"],
-        ema_decay=t["ema_decay"],
-        grad_clip=t["grad_clip"],
-        warmup=t["warmup"],
-        ckpt_every=t["steps"],
-        name=name,
-    )
-
-
 def train(run: Run) -> None:
     """One score net per level (0 = full space), trained on down^level of the same images; the digit classifier."""
     from repro.metrics.classifier import save_classifier, train_digit_classifier
+    from repro.train import TrainConfig
     from repro.train import train as fit
 
     cfg = run.cfg
@@ -68,7 +53,7 @@ def train(run: Run) -> None:
             _net(cfg, float(xs.std())),
             ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"], cfg["eps"]),
             TensorBatches(xs, cfg["training"]["batch_size"], seed=run.seed + level),
-            _train_config(cfg, name),
+            TrainConfig.from_config(cfg["training"], name, ckpt_every=cfg["training"]["steps"]),
         )
         run.log(f"trained {name} on {tuple(xs.shape[1:])} images (values in [0, {2**level}])")
     clf = train_digit_classifier(data.images, data.labels, steps=cfg["classifier_steps"], seed=run.seed)
