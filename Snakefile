@@ -13,6 +13,10 @@ min_version("8.0")
 report: "report/captions/workflow.rst"
 
 
+envvars:
+    "PATH",
+
+
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
@@ -21,7 +25,7 @@ validate(config, f"{workflow.basedir}/config/schema.yaml")
 sys.path.insert(0, workflow.basedir)
 # Jobs run `python -m repro`: make that the interpreter running Snakemake (e.g. .venv/bin/snakemake without an
 # activated venv). With --use-conda, each job's conda environment still comes first.
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
 from repro import registry  # noqa: E402  (torch-free imports only: building the DAG stays fast)
 from repro.workflow import Workflow  # noqa: E402
 
