@@ -25,7 +25,8 @@ validate(config, f"{workflow.basedir}/config/schema.yaml")
 sys.path.insert(0, workflow.basedir)
 # Jobs run `python -m repro`: make that the interpreter running Snakemake (e.g. .venv/bin/snakemake without an
 # activated venv). With --use-conda, each job's conda environment still comes first.
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+JOB_PATH = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+os.environ["PATH"] = JOB_PATH
 from repro import registry  # noqa: E402  (torch-free imports only: building the DAG stays fast)
 from repro.workflow import Workflow  # noqa: E402
 
