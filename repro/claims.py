@@ -18,29 +18,51 @@ CLAIM_SCHEMA = {
     "type": "object",
     "required": ["claims"],
     "additionalProperties": False,
-    "properties": {"claims": {"type": "array", "items": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["id", "experiment", "dataset", "metric", "value", "unit", "source", "confidence", "protocol",
-                     "tiers", "verdict"],
-        "properties": {
-            "id": {"type": "string"},
-            "experiment": {"type": "string"},
-            "dataset": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
-            "metric": {"type": "string"},
-            "setting": {"type": "object"},
-            "value": {"type": ["number", "string"]},
-            "stderr": {"type": "number"},
-            "unit": {"type": "string"},
-            "source": {"type": "string"},
-            "confidence": {"type": "string"},
-            "protocol": {"type": "string"},
-            "tiers": {"type": "array", "items": {"enum": ["smoke", "cpu", "paper"]}},
-            "verdict": {"type": "object", "additionalProperties": False, "required": ["rule"], "properties": {
-                "rule": {"enum": list(RULES)}, "tol": {"type": "number", "minimum": 0}}},
-            "reason": {"type": "string"},
-        },
-    }}},
+    "properties": {
+        "claims": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [
+                    "id",
+                    "experiment",
+                    "dataset",
+                    "metric",
+                    "value",
+                    "unit",
+                    "source",
+                    "confidence",
+                    "protocol",
+                    "tiers",
+                    "verdict",
+                ],
+                "properties": {
+                    "id": {"type": "string"},
+                    "experiment": {"type": "string"},
+                    "dataset": {
+                        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]
+                    },
+                    "metric": {"type": "string"},
+                    "setting": {"type": "object"},
+                    "value": {"type": ["number", "string"]},
+                    "stderr": {"type": "number"},
+                    "unit": {"type": "string"},
+                    "source": {"type": "string"},
+                    "confidence": {"type": "string"},
+                    "protocol": {"type": "string"},
+                    "tiers": {"type": "array", "items": {"enum": ["smoke", "cpu", "paper"]}},
+                    "verdict": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["rule"],
+                        "properties": {"rule": {"enum": list(RULES)}, "tol": {"type": "number", "minimum": 0}},
+                    },
+                    "reason": {"type": "string"},
+                },
+            },
+        }
+    },
 }
 
 
@@ -79,8 +101,12 @@ class Claim:
         if tier not in self.tiers:
             return "not comparable", False, f"the claim is for the {'/'.join(self.tiers)} tier, this is {tier}"
         c = float(self.value)
-        ok = {"within": abs(value - c) <= self.tol, "beyond": abs(value - c) > self.tol,
-              "at_most": value <= c + self.tol, "at_least": value >= c - self.tol}[self.rule]
+        ok = {
+            "within": abs(value - c) <= self.tol,
+            "beyond": abs(value - c) > self.tol,
+            "at_most": value <= c + self.tol,
+            "at_least": value >= c - self.tol,
+        }[self.rule]
         rule = f"{self.rule} {self.tol:g} of {c:g}"
         return ("reproduced", True, "") if ok else ("not reproduced", True, f"{value:.4g} is not {rule}")
 
@@ -108,8 +134,11 @@ def load(paper: str) -> list[Claim]:
         verdict = c.pop("verdict")
         if isinstance(c["dataset"], list):
             c["dataset"] = "/".join(c["dataset"])
-        claims.append(Claim(paper=paper, rule=verdict["rule"], tol=float(verdict.get("tol", 0.0)),
-                            tiers=tuple(c.pop("tiers")), **c))
+        claims.append(
+            Claim(
+                paper=paper, rule=verdict["rule"], tol=float(verdict.get("tol", 0.0)), tiers=tuple(c.pop("tiers")), **c
+            )
+        )
     ids = [c.id for c in claims]
     if len(ids) != len(set(ids)):
         raise ValueError(f"{path}: duplicate claim ids")

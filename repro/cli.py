@@ -23,8 +23,12 @@ def default_data_root() -> Path:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tier", choices=config.TIERS, default="cpu", help="smoke | cpu | paper (default: cpu)")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="artifacts root (default: runs)")
-    p.add_argument("--data-root", type=Path, default=None,
-                   help="datasets, Inception weights, official checkpoints (default: $REPRO_DATA or ./data)")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="datasets, Inception weights, official checkpoints (default: $REPRO_DATA or ./data)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,19 +39,32 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("experiment", help="paper/experiment, e.g. ncsn/gmm")
         _common(p)
         p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-        p.add_argument("--allow-cpu", action="store_true",
-                       help="run a paper-tier GPU stage on the CPU anyway (it will be very slow)")
-        p.add_argument("--nproc", type=int, default=1,
-                       help="data-parallel training processes (relaunched under torchrun, one per GPU)")
-        p.add_argument("--config-file", type=Path, default=None,
-                       help="use this YAML instead of papers/<paper>/configs/<tier>.yaml (same schema)")
+        p.add_argument(
+            "--allow-cpu",
+            action="store_true",
+            help="run a paper-tier GPU stage on the CPU anyway (it will be very slow)",
+        )
+        p.add_argument(
+            "--nproc",
+            type=int,
+            default=1,
+            help="data-parallel training processes (relaunched under torchrun, one per GPU)",
+        )
+        p.add_argument(
+            "--config-file",
+            type=Path,
+            default=None,
+            help="use this YAML instead of papers/<paper>/configs/<tier>.yaml (same schema)",
+        )
     p = sub.add_parser("collect", help="metrics.json + claims.yaml → results/<paper>_<experiment>.csv")
     p.add_argument("experiment")
     _common(p)
     p.add_argument("--results", type=Path, default=Path("results"), help="folder of the CSV (default: results)")
     p.add_argument("--out", type=Path, default=None, help="the CSV path (default: <results>/<paper>_<exp>.csv)")
-    for name, text in (("figures", "draw the cross-paper summary figures"),
-                       ("report", "regenerate report/ from results/*.csv and the run folders")):
+    for name, text in (
+        ("figures", "draw the cross-paper summary figures"),
+        ("report", "regenerate report/ from results/*.csv and the run folders"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--results", type=Path, default=Path("results"))
         p.add_argument("--runs-root", type=Path, default=Path("runs"))
@@ -59,8 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_stage(stage: str, key: str, tier: str, runs_root: Path, data_root: Path, allow_cpu: bool = False,
-              config_file: Path | None = None) -> Path:
+def run_stage(
+    stage: str,
+    key: str,
+    tier: str,
+    runs_root: Path,
+    data_root: Path,
+    allow_cpu: bool = False,
+    config_file: Path | None = None,
+) -> Path:
     """Validate, check downloads, refuse GPU-sized work on a CPU, run the stage, write its stamp."""
     from repro.run import Run
 
@@ -76,7 +100,8 @@ def run_stage(stage: str, key: str, tier: str, runs_root: Path, data_root: Path,
             raise GpuRequiredError(
                 f"{key} {stage} at the paper tier is sized for a GPU and no CUDA device is visible; it would take "
                 f"days on a CPU. Run it on a GPU machine, or pass --allow-cpu (Snakemake: --config allow_cpu=true) "
-                f"to run it here anyway.")
+                f"to run it here anyway."
+            )
     from repro import distributed
 
     run = Run(exp.paper, exp.name, tier, cfg, runs_root=runs_root, data_root=data_root)
@@ -88,8 +113,15 @@ def run_stage(stage: str, key: str, tier: str, runs_root: Path, data_root: Path,
     fn(run)
     stamp = run.path(f"stage_{stage}.json")
     if main_rank:
-        atomic.write_json(stamp, {"stage": stage, "wall_seconds": round(time.time() - t0, 3),
-                                  "device": run.device_name(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        atomic.write_json(
+            stamp,
+            {
+                "stage": stage,
+                "wall_seconds": round(time.time() - t0, 3),
+                "device": run.device_name(),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+        )
         run.log(f"stage {stage} finished in {time.time() - t0:.1f} s")
     distributed.finish()
     return stamp
@@ -100,8 +132,11 @@ def _require_downloads(needs: list[str], data_root: Path, where: str) -> None:
         return
     from repro import check
 
-    missing = [f"{name}: expected at {check.path(name, data_root)}; {check.fix(name, data_root)}"
-               for name in needs if not check.present(name, data_root)]
+    missing = [
+        f"{name}: expected at {check.path(name, data_root)}; {check.fix(name, data_root)}"
+        for name in needs
+        if not check.present(name, data_root)
+    ]
     if missing:
         raise FileNotFoundError(f"{where}: required files are missing:\n  " + "\n  ".join(missing))
 
@@ -114,8 +149,10 @@ def cmd_list(tier: str | None) -> None:
             continue
         needs = {t: config.load_tier(exp.paper, t)[exp.name].get("needs", []) for t in present}
         need_text = "; ".join(f"{t}: {', '.join(n)}" for t, n in needs.items() if n)
-        print(f"{key:24s} tiers={','.join(present):18s} stages={'>'.join(exp.stages):28s} "
-              f"target=results/{exp.paper}_{exp.name}.csv" + (f"  needs[{need_text}]" if need_text else ""))
+        print(
+            f"{key:24s} tiers={','.join(present):18s} stages={'>'.join(exp.stages):28s} "
+            f"target=results/{exp.paper}_{exp.name}.csv" + (f"  needs[{need_text}]" if need_text else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                 import torch
 
                 torch.set_num_threads(args.threads)
-            run_stage(args.command, args.experiment, args.tier, args.runs_root, data_root, args.allow_cpu,
-                      args.config_file)
+            run_stage(
+                args.command, args.experiment, args.tier, args.runs_root, data_root, args.allow_cpu, args.config_file
+            )
         elif args.command == "collect":
             from repro.collect import collect
 

@@ -58,8 +58,10 @@ def load_tier(paper: str, tier: str, path: Path | None = None) -> dict[str, dict
 def load(paper: str, experiment: str, tier: str, path: Path | None = None) -> dict[str, Any]:
     configs = load_tier(paper, tier, path)
     if experiment not in configs:
-        raise ConfigError(f"{path or config_path(paper, tier)}: no experiment {experiment!r} at tier {tier!r} "
-                          f"(this tier has: {', '.join(configs) or 'none'})")
+        raise ConfigError(
+            f"{path or config_path(paper, tier)}: no experiment {experiment!r} at tier {tier!r} "
+            f"(this tier has: {', '.join(configs) or 'none'})"
+        )
     return configs[experiment]
 
 

@@ -63,8 +63,14 @@ class Run:
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = ""):
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, total=total, desc=f"{self.experiment}: {desc}", disable=not sys.stderr.isatty(),
-                    dynamic_ncols=True, leave=False)
+        return tqdm(
+            iterable,
+            total=total,
+            desc=f"{self.experiment}: {desc}",
+            disable=not sys.stderr.isatty(),
+            dynamic_ncols=True,
+            leave=False,
+        )
 
     def save_json(self, name: str, obj: Any) -> Path:
         p = self.path(name)
@@ -89,17 +95,20 @@ class Run:
         from repro.report.provenance import package_versions  # lazy: provenance imports this module
 
         (self.root / "figures").mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
-        return self.save_json("metrics.json", {
-            "paper": self.paper,
-            "experiment": self.experiment,
-            "tier": self.tier,
-            "synthetic_data": bool(synthetic_data),
-            "device": self.device_name(),
-            "wall_seconds": self.wall_seconds(),
-            "commit": git_commit(),
-            "versions": package_versions(),
-            "rows": clean,
-        })
+        return self.save_json(
+            "metrics.json",
+            {
+                "paper": self.paper,
+                "experiment": self.experiment,
+                "tier": self.tier,
+                "synthetic_data": bool(synthetic_data),
+                "device": self.device_name(),
+                "wall_seconds": self.wall_seconds(),
+                "commit": git_commit(),
+                "versions": package_versions(),
+                "rows": clean,
+            },
+        )
 
     def save_figure(self, fig, name: str, title: str, caption: str = "") -> Path:
         import matplotlib.pyplot as plt
@@ -110,8 +119,9 @@ class Run:
         plt.close(fig)
         index_path = self.root / "figures" / "index.json"
         index = json.loads(index_path.read_text()) if index_path.exists() else []
-        index = [e for e in index if e["name"] != name] + [{"name": name, "file": png.name, "title": title,
-                                                             "caption": caption}]
+        index = [e for e in index if e["name"] != name] + [
+            {"name": name, "file": png.name, "title": title, "caption": caption}
+        ]
         atomic.write_json(index_path, index)
         return png
 
@@ -139,10 +149,20 @@ def format_setting(setting: dict[str, Any] | str) -> str:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
         return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

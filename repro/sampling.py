@@ -26,8 +26,14 @@ def shard_dir(run: Run, name: str) -> Path:
     return run.path("samples", name, "x").parent
 
 
-def sample_shards(run: Run, name: str, n: int, batch_size: int, fn: Callable[[StackedGenerator, int], torch.Tensor],
-                  shard_size: int | None = None) -> Path:
+def sample_shards(
+    run: Run,
+    name: str,
+    n: int,
+    batch_size: int,
+    fn: Callable[[StackedGenerator, int], torch.Tensor],
+    shard_size: int | None = None,
+) -> Path:
     """Write `n` samples as `samples/<name>/shard_XXXXX.npz`, skipping shards that already exist.
 
     `fn(gen, m)` returns `m` samples whose randomness comes only from `gen` (one generator per sample).
@@ -39,8 +45,10 @@ def sample_shards(run: Run, name: str, n: int, batch_size: int, fn: Callable[[St
     meta = {"n": n, "shard_size": shard_size, "seed": run.seed}
     meta_path = folder / "meta.json"
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
-        raise RuntimeError(f"{folder} holds samples made with {meta_path.read_text().strip()}, not {meta}; "
-                           "delete the folder to resample")
+        raise RuntimeError(
+            f"{folder} holds samples made with {meta_path.read_text().strip()}, not {meta}; "
+            "delete the folder to resample"
+        )
     write_json(meta_path, meta)
     n_shards = -(-n // shard_size)
     todo = [i for i in range(n_shards) if not (folder / f"shard_{i:05d}.npz").exists()]
@@ -51,7 +59,7 @@ def sample_shards(run: Run, name: str, n: int, batch_size: int, fn: Callable[[St
         seeds = [sample_seed(run.seed, j) for j in range(lo, hi)]
         parts = []
         for b in range(0, len(seeds), batch_size):
-            gen = StackedGenerator(seeds[b:b + batch_size], device=run.device)
+            gen = StackedGenerator(seeds[b : b + batch_size], device=run.device)
             with torch.no_grad():
                 parts.append(fn(gen, len(gen)).detach().cpu())
         x = torch.cat(parts).numpy()

@@ -31,8 +31,9 @@ class Workflow:
         if key not in self.experiments:
             raise ValueError(f"unknown experiment {key}; known: {', '.join(sorted(self.experiments))}")
         if wildcards.exp not in self.configs[wildcards.paper]:
-            raise ValueError(f"{key} has no config at tier {self.tier!r} "
-                             f"(papers/{wildcards.paper}/configs/{self.tier}.yaml)")
+            raise ValueError(
+                f"{key} has no config at tier {self.tier!r} (papers/{wildcards.paper}/configs/{self.tier}.yaml)"
+            )
         return self.experiments[key]
 
     def runnable(self, exp: registry.Experiment) -> bool:

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from repro import config, registry
 
 EXPERIMENTS = registry.experiments()
@@ -29,8 +29,9 @@ def test_misspelled_config_key_fails_before_compute_naming_key_and_file(tmp_path
     cfg[exp.name]["seeed"] = 1
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    done = _repro(exp.stages[0], exp.key, "--tier", "smoke", "--config-file", bad, "--runs-root", tmp_path / "runs",
-                  cwd=tmp_path)
+    done = _repro(
+        exp.stages[0], exp.key, "--tier", "smoke", "--config-file", bad, "--runs-root", tmp_path / "runs", cwd=tmp_path
+    )
     assert done.returncode == 2
     assert "'seeed'" in done.stderr and str(bad) in done.stderr and f"{exp.name}:" in done.stderr
     assert not (tmp_path / "runs").exists()
@@ -42,8 +43,9 @@ def test_impossible_value_is_rejected_naming_the_key(tmp_path):
     cfg[exp.name]["seed"] = -1
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    done = _repro(exp.stages[0], exp.key, "--tier", "smoke", "--config-file", bad, "--runs-root", tmp_path / "runs",
-                  cwd=tmp_path)
+    done = _repro(
+        exp.stages[0], exp.key, "--tier", "smoke", "--config-file", bad, "--runs-root", tmp_path / "runs", cwd=tmp_path
+    )
     assert done.returncode == 2 and f"{exp.name}.seed" in done.stderr and "minimum" in done.stderr
     assert not (tmp_path / "runs").exists()
 
@@ -51,8 +53,17 @@ def test_impossible_value_is_rejected_naming_the_key(tmp_path):
 def test_missing_download_names_path_and_fix_and_leaves_nothing(tmp_path):
     exp = _first(lambda e: config.load_tier(e.paper, "paper").get(e.name, {}).get("needs"))
     need = config.load_tier(exp.paper, "paper")[exp.name]["needs"][0]
-    done = _repro(exp.stages[0], exp.key, "--tier", "paper", "--runs-root", tmp_path / "runs", "--data-root",
-                  tmp_path / "data", cwd=tmp_path)
+    done = _repro(
+        exp.stages[0],
+        exp.key,
+        "--tier",
+        "paper",
+        "--runs-root",
+        tmp_path / "runs",
+        "--data-root",
+        tmp_path / "data",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     assert f"{need}: expected at {tmp_path / 'data'}" in done.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
@@ -64,8 +75,17 @@ def test_paper_tier_gpu_stage_refuses_a_cpu_only_machine(tmp_path):
     cfg[exp.name]["needs"] = []  # so that only the GPU check can stop it
     path = tmp_path / "paper.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    done = _repro(exp.gpu_stages[0], exp.key, "--tier", "paper", "--config-file", path, "--runs-root",
-                  tmp_path / "runs", cwd=tmp_path)
+    done = _repro(
+        exp.gpu_stages[0],
+        exp.key,
+        "--tier",
+        "paper",
+        "--config-file",
+        path,
+        "--runs-root",
+        tmp_path / "runs",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2 and "no CUDA device" in done.stderr and "--allow-cpu" in done.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -10,25 +10,63 @@ from repro.collect import COLUMNS, rows_for, to_csv
 
 
 def _claim(**kw):
-    base = dict(id="x.c", paper="x", experiment="e", dataset="d", metric="m", value=0.2, unit="", source="Fig. 3",
-                confidence="paper text", protocol="p", tiers=("cpu", "paper"), rule="within", tol=0.03,
-                setting={"sampler": "annealed"})
+    base = dict(
+        id="x.c",
+        paper="x",
+        experiment="e",
+        dataset="d",
+        metric="m",
+        value=0.2,
+        unit="",
+        source="Fig. 3",
+        confidence="paper text",
+        protocol="p",
+        tiers=("cpu", "paper"),
+        rule="within",
+        tol=0.03,
+        setting={"sampler": "annealed"},
+    )
     return claims.Claim(**{**base, **kw})
 
 
 def _metrics(tier="cpu", synthetic=False, rows=None):
-    rows = rows or [{"dataset": "d", "setting": "sampler=annealed;n=1280", "metric": "m", "value": 0.21,
-                     "stderr": 0.01, "unit": "", "n_samples": 1280, "seed": "0-9"}]
-    return {"paper": "x", "experiment": "e", "tier": tier, "synthetic_data": synthetic, "device": "cpu",
-            "wall_seconds": 1.0, "commit": "abc", "rows": rows}
+    rows = rows or [
+        {
+            "dataset": "d",
+            "setting": "sampler=annealed;n=1280",
+            "metric": "m",
+            "value": 0.21,
+            "stderr": 0.01,
+            "unit": "",
+            "n_samples": 1280,
+            "seed": "0-9",
+        }
+    ]
+    return {
+        "paper": "x",
+        "experiment": "e",
+        "tier": tier,
+        "synthetic_data": synthetic,
+        "device": "cpu",
+        "wall_seconds": 1.0,
+        "commit": "abc",
+        "rows": rows,
+    }
 
 
-@pytest.mark.parametrize(("rule", "tol", "value", "expected"), [
-    ("within", 0.03, 0.21, "reproduced"), ("within", 0.03, 0.25, "not reproduced"),
-    ("beyond", 0.1, 0.5, "reproduced"), ("beyond", 0.1, 0.25, "not reproduced"),
-    ("at_most", 0.0, 0.19, "reproduced"), ("at_most", 0.0, 0.21, "not reproduced"),
-    ("at_least", 0.05, 0.16, "reproduced"), ("at_least", 0.05, 0.14, "not reproduced"),
-])
+@pytest.mark.parametrize(
+    ("rule", "tol", "value", "expected"),
+    [
+        ("within", 0.03, 0.21, "reproduced"),
+        ("within", 0.03, 0.25, "not reproduced"),
+        ("beyond", 0.1, 0.5, "reproduced"),
+        ("beyond", 0.1, 0.25, "not reproduced"),
+        ("at_most", 0.0, 0.19, "reproduced"),
+        ("at_most", 0.0, 0.21, "not reproduced"),
+        ("at_least", 0.05, 0.16, "reproduced"),
+        ("at_least", 0.05, 0.14, "not reproduced"),
+    ],
+)
 def test_verdict_rules(rule, tol, value, expected):
     verdict, comparable, _ = _claim(rule=rule, tol=tol).verdict(value, "cpu", synthetic=False)
     assert verdict == expected and comparable

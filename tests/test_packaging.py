@@ -1,10 +1,9 @@
 """environment.yml and pyproject.toml list the same dependencies; the README shows the commands CI runs."""
 
 import re
+
 import tomllib
-
 import yaml
-
 from conftest import ROOT
 
 

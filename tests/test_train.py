@@ -18,8 +18,13 @@ CHILD = Path(__file__).with_name("train_child.py")
 
 
 def _child(runs_root: Path, block_at: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(CHILD), str(runs_root), str(block_at)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), str(runs_root), str(block_at)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigkill_midway_then_resume_is_bit_identical(tmp_path):

@@ -6,17 +6,18 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from repro import config, registry
 from results_schema import check_results_csv
+
+from repro import config, registry
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 
 
 def _smoke_targets() -> list[str]:
-    return sorted(f"{e.paper}_{e.name}" for e in registry.experiments().values()
-                  if e.name in config.load_tier(e.paper, "smoke"))
+    return sorted(
+        f"{e.paper}_{e.name}" for e in registry.experiments().values() if e.name in config.load_tier(e.paper, "smoke")
+    )
 
 
 @pytest.mark.workflow
@@ -50,11 +51,18 @@ def test_smoke_workflow_end_to_end_and_noop_rerun(tmp_path):
 
 
 def test_paper_tier_dag_dry_runs_offline(tmp_path):
-    targets = [f"results/{e.paper}_{e.name}.csv" for e in registry.experiments().values()
-               if e.name in config.load_tier(e.paper, "paper")]
+    targets = [
+        f"results/{e.paper}_{e.name}.csv"
+        for e in registry.experiments().values()
+        if e.name in config.load_tier(e.paper, "paper")
+    ]
     cmd = SNAKEMAKE + ["--directory", str(tmp_path), "-n", "--cores", "all", *targets, "--config", "tier=paper"]
-    offline = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
-               "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+    offline = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "https_proxy": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9",
+    }
     done = subprocess.run(cmd, capture_output=True, text=True, env=offline)
     assert done.returncode == 0, done.stderr[-4000:]
     out = done.stdout
@@ -68,8 +76,16 @@ def test_paper_tier_dag_dry_runs_offline(tmp_path):
 
 def test_slurm_profile_dry_runs_the_paper_tier(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="install the test extras: pip install -e '.[test]'")
-    cmd = SNAKEMAKE + ["--directory", str(tmp_path), "-n", "--workflow-profile", str(ROOT / "profiles" / "slurm"),
-                       "results/ncsn_cifar10.csv", "--config", "tier=paper"]
+    cmd = SNAKEMAKE + [
+        "--directory",
+        str(tmp_path),
+        "-n",
+        "--workflow-profile",
+        str(ROOT / "profiles" / "slurm"),
+        "results/ncsn_cifar10.csv",
+        "--config",
+        "tier=paper",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "results/ncsn_cifar10.csv" in done.stdout and "gpu=1" in done.stdout

@@ -30,8 +30,9 @@ def main(runs_root: str, block_at: int) -> None:
         noisy = xb + 0.1 * torch.randn_like(xb)  # global RNG: must be restored on resume
         return ((m(noisy) - yb) ** 2).mean()
 
-    cfg = TrainConfig(steps=60, lr=1e-2, batch_size=32, ema_decay=0.9, grad_clip=1.0, warmup=5, ckpt_every=10,
-                      log_every=5)
+    cfg = TrainConfig(
+        steps=60, lr=1e-2, batch_size=32, ema_decay=0.9, grad_clip=1.0, warmup=5, ckpt_every=10, log_every=5
+    )
     model = train(run, model, loss_fn, TensorBatches((x, y), 32, seed=run.seed), cfg)
     torch.save(model.state_dict(), Path(runs_root) / "final.pt")
 

@@ -39,6 +39,7 @@ def sample(run: Run) -> None:
         run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg), SHAPE
     )
 
+
 PROTOCOL_N = {"cifar10": 50_000, "celebahq256": 10_000}  # the paper's FID sample counts (Figs. 3 and 4)
 
 
@@ -69,8 +70,15 @@ def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: s
         metric, unit = metric_name("fid", run.cfg["n_samples"], n_protocol), "FID"
 
         def score(x: np.ndarray) -> float:
-            rows = fidelity_metrics(x, reference_set, protocol_n=n_protocol, metrics=("fid",), device=run.device,
-                                    cache_root=Path(run.data_root) / "fidelity_cache", data_root=run.data_root)
+            rows = fidelity_metrics(
+                x,
+                reference_set,
+                protocol_n=n_protocol,
+                metrics=("fid",),
+                device=run.device,
+                cache_root=Path(run.data_root) / "fidelity_cache",
+                data_root=run.data_root,
+            )
             return rows[0]["value"]
 
     rows = metric_rows(run, dataset, score, metric=metric, unit=unit)
