@@ -26,7 +26,7 @@ from papers.subspace.images import (
     divergence_rows,
     figures,
     level_name,
-    rmsd_table,
+    rmsd_rows,
     sample_arms,
 )
 from papers.subspace.operators import down
@@ -125,19 +125,7 @@ def evaluate(run: Run) -> None:
     x = _images(run)
     synthetic = cfg["dataset"] == "synthetic"
     div = run.load_json("divergence.json")
-    rows = [
-        {
-            "dataset": cfg["dataset"],
-            "setting": {"subspace": name, "method": method},
-            "metric": "rmsd",
-            "value": value,
-            "stderr": None,
-            "unit": "per orthogonal dim, pixels in [0,1]",
-            "n_samples": len(x),
-            "seed": run.seed,
-        }
-        for name, method, value in rmsd_table(x, cfg["levels"], pca=cfg["rmsd_pca"])
-    ]
+    rows = rmsd_rows(x, cfg["dataset"], cfg["levels"], run.seed, pca=cfg["rmsd_pca"])
     rows += divergence_rows(run, div)
     if synthetic:
         from repro.metrics.distances import sliced_wasserstein2

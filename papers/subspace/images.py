@@ -37,6 +37,23 @@ def rmsd_table(x: torch.Tensor, levels: list[int], pca: bool = True) -> list[tup
     return rows
 
 
+def rmsd_rows(x: torch.Tensor, dataset: str, levels: list[int], seed: int, pca: bool = True) -> list[dict[str, Any]]:
+    """The RMSD table as metric rows (the analogue of the paper's Table 1)."""
+    return [
+        {
+            "dataset": dataset,
+            "setting": {"subspace": name, "method": method},
+            "metric": "rmsd",
+            "value": value,
+            "stderr": None,
+            "unit": "per orthogonal dim, pixels in [0,1]",
+            "n_samples": len(x),
+            "seed": seed,
+        }
+        for name, method, value in rmsd_table(x, levels, pca=pca)
+    ]
+
+
 @torch.no_grad()
 def divergence_and_cuts(run: Run, full: Score, x: torch.Tensor) -> dict[str, Any]:
     """σ⊥ per level on `x`, D_F(t) of the full score on the first n_div_samples images, cut-offs per threshold."""

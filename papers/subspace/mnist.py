@@ -22,7 +22,7 @@ from papers.subspace.images import (
     divergence_rows,
     figures,
     level_name,
-    rmsd_table,
+    rmsd_rows,
     sample_arms,
 )
 from papers.subspace.nets import SmallScoreNet
@@ -85,19 +85,7 @@ def evaluate(run: Run) -> None:
     cfg = run.cfg
     x = load_packaged(cfg["dataset"], "train").images
     div = run.load_json("divergence.json")
-    rows = [
-        {
-            "dataset": cfg["dataset"],
-            "setting": {"subspace": name, "method": method},
-            "metric": "rmsd",
-            "value": value,
-            "stderr": None,
-            "unit": "per orthogonal dim, pixels in [0,1]",
-            "n_samples": len(x),
-            "seed": run.seed,
-        }
-        for name, method, value in rmsd_table(x, cfg["levels"])
-    ]
+    rows = rmsd_rows(x, cfg["dataset"], cfg["levels"], run.seed)
     rows += divergence_rows(run, div)
     clf = load_classifier(run.root / "checkpoints" / "classifier.pt")
     ref = classifier_features(clf, x)
