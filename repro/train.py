@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,7 @@ from repro.run import Run
 
 # Options that change how the steps execute but not what they compute (up to float reordering): a checkpoint
 # written with other values of these still resumes.
-EXECUTION_FIELDS = ("channels_last", "compile")
+EXECUTION_FIELDS = ("channels_last", "compile", "keep_every")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class TrainConfig:
     grad_clip: float | None = None
     warmup: int = 0
     ckpt_every: int = 1000
+    keep_every: int | None = None  # also keep the sampling weights every N steps (checkpoint selection by quality)
     log_every: int = 100
     bf16: bool = False  # bf16 autocast on CUDA
     tf32: bool = False  # TF32 matmuls/convolutions on CUDA; False = strict fp32
@@ -61,6 +64,8 @@ class TrainConfig:
             raise ValueError(
                 f"training config {self.name!r}: steps, lr, batch_size, ckpt_every, log_every must be > 0: {self}"
             )
+        if self.keep_every is not None and self.keep_every <= 0:
+            raise ValueError(f"training config {self.name!r}: keep_every must be > 0 or None, got {self.keep_every}")
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
             raise ValueError(f"training config {self.name!r}: unknown optimizer {self.optimizer!r}")
         speed.check_compile_option(self.compile, f"training config {self.name!r}: compile")
@@ -103,6 +108,19 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def checkpoint_path(run: Run, name: str):
     return run.path("checkpoints", f"{name}.pt")
+
+
+def snapshot_path(run: Run, name: str, step: int):
+    return run.path("checkpoints", f"{name}_step{step:07d}.pt")
+
+
+def snapshots(run: Run, name: str) -> list[tuple[int, Path]]:
+    """(step, path) of the weights kept every `keep_every` steps, by step."""
+    found = []
+    for f in run.path("checkpoints").glob(f"{name}_step*.pt"):
+        if m := re.fullmatch(rf"{re.escape(name)}_step(\d+)\.pt", f.name):
+            found.append((int(m.group(1)), f))
+    return sorted(found)
 
 
 class _LossModule(nn.Module):
@@ -202,6 +220,11 @@ def train(
         if ema is not None:
             ema.update(model)
         bar.update(1)
+        if cfg.keep_every and step % cfg.keep_every == 0 and world.main:
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if ema is not None:
+                weights.update(ema.shadow)
+            checkpoint.save(snapshot_path(run, cfg.name, step), {"step": step, "model": weights})
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             rng = distributed.gather_objects(_rng_state(world), world)  # a collective: every rank takes part
             if world.main:
@@ -225,6 +248,12 @@ def train(
         ema.copy_to(model)
     model.eval()
     return model
+
+
+def load_snapshot(run: Run, model: nn.Module, path: Path) -> nn.Module:
+    """Weights kept by `keep_every` (the EMA weights where training kept an EMA)."""
+    model.load_state_dict(checkpoint.load(path)["model"])
+    return model.to(run.device).eval()
 
 
 def load_trained(run: Run, model: nn.Module, name: str = "model", ema: bool = True) -> nn.Module:

@@ -41,3 +41,21 @@ def test_missing_official_folder_and_own_training(tmp_path):
     with pytest.raises(FileNotFoundError, match="official_checkpoint"):
         candidates(_run(tmp_path, "empty"))
     assert candidates(_run(tmp_path, None)) == [{"kind": "ours", "name": "ncsn", "step": 7}]
+
+
+def test_own_training_offers_its_kept_snapshots_in_step_order(tmp_path):
+    from papers.ncsn.images import build_net
+    from repro import checkpoint
+    from repro.train import snapshot_path
+
+    run = _run(tmp_path, None)
+    torch.manual_seed(0)
+    nets = {step: build_net(run.cfg, 10, 3) for step in (6, 2)}
+    for step, net in nets.items():
+        checkpoint.save(snapshot_path(run, "ncsn", step), {"step": step, "model": net.state_dict()})
+    found = candidates(run)
+    assert [c["step"] for c in found] == [2, 6, 7]
+    assert found[-1] == {"kind": "ours", "name": "ncsn", "step": 7}
+    loaded = _net(run, found[0])
+    want = nets[2].state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in loaded.state_dict().items())

@@ -12,7 +12,7 @@ from torch import nn
 from repro import checkpoint
 from repro.data.batches import TensorBatches
 from repro.run import Run
-from repro.train import NonFiniteLossError, TrainConfig, load_trained, train
+from repro.train import NonFiniteLossError, TrainConfig, load_snapshot, load_trained, snapshots, train
 
 CHILD = Path(__file__).with_name("train_child.py")
 
@@ -87,6 +87,24 @@ def test_load_trained_returns_ema_weights_and_refuses_unfinished(tmp_path):
     checkpoint.save(run.root / "checkpoints" / "model.pt", state)
     with pytest.raises(RuntimeError, match="unfinished"):
         load_trained(run, nn.Linear(3, 1))
+
+
+def test_kept_snapshots_hold_the_ema_weights_a_shorter_run_ends_with(tmp_path):
+    data = torch.randn(32, 3)
+
+    def fit(root: Path, steps: int, keep_every: int | None) -> tuple[Run, nn.Module]:
+        run = Run("test", "keep", "smoke", {"seed": 0}, runs_root=root)
+        torch.manual_seed(0)
+        cfg = TrainConfig(steps=steps, lr=1e-1, batch_size=8, ema_decay=0.5, ckpt_every=5, keep_every=keep_every)
+        return run, train(run, nn.Linear(3, 1), lambda m, b: (m(b) - 1).pow(2).mean(), TensorBatches(data, 8), cfg)
+
+    run, _ = fit(tmp_path / "long", 10, keep_every=3)
+    kept = snapshots(run, "model")
+    assert [step for step, _ in kept] == [3, 6, 9]
+    _, short = fit(tmp_path / "short", 6, keep_every=None)
+    assert torch.equal(load_snapshot(run, nn.Linear(3, 1), kept[1][1]).weight, short.weight)
+    with pytest.raises(ValueError, match="keep_every"):
+        TrainConfig(steps=1, lr=1.0, batch_size=1, keep_every=0)
 
 
 def test_tensor_batches_are_a_pure_function_of_step_and_cover_each_epoch():

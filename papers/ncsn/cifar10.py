@@ -6,8 +6,9 @@ samples is selected; 50,000 samples by annealed Langevin (code form, eps = 2e-5,
 denoising); IS and FID with the TF-compatible Inception against CIFAR-10 train.
 
 `official_checkpoint` (a folder or file under the data root, e.g. `ncsn/run/logs/cifar10`) skips training: the
-official `checkpoint_<step>.pth` files of that folder are the selection candidates. Our own training keeps one
-checkpoint file, so without the official folder the selection has a single candidate (the final weights).
+official `checkpoint_<step>.pth` files of that folder are the selection candidates. Our own training keeps the
+weights every `train.keep_every` steps (5000 at the paper tier, as the official runs): those snapshots and the final
+weights are the candidates.
 At the smoke tier a synthetic stand-in replaces the data and the metric is a Frechet distance of 8x8-pooled pixels.
 """
 
@@ -21,6 +22,7 @@ import torch
 
 from papers.ncsn.images import (
     annealed_fn,
+    build_net,
     grid_figure,
     inpaint,
     inpaint_figure,
@@ -45,10 +47,14 @@ def train(run: Run) -> None:
 
 
 def candidates(run: Run) -> list[dict]:
-    """Checkpoints to select from: official snapshots (by step) or our final training checkpoint."""
+    """Checkpoints to select from: official snapshots (by step), or our kept snapshots and final weights."""
     official = run.cfg["official_checkpoint"]
     if not official:
-        return [{"kind": "ours", "name": "ncsn", "step": run.cfg["train"]["steps"]}]
+        from repro.train import snapshots
+
+        final = run.cfg["train"]["steps"]
+        kept = [{"kind": "ours", "path": str(f), "step": step} for step, f in snapshots(run, "ncsn") if step < final]
+        return [*kept, {"kind": "ours", "name": "ncsn", "step": final}]
     path = Path(run.data_root) / official
     if path.is_file():
         return [{"kind": "official", "path": str(path), "step": None}]
@@ -65,6 +71,10 @@ def candidates(run: Run) -> list[dict]:
 
 
 def _net(run: Run, candidate: dict):
+    if candidate["kind"] == "ours" and "path" in candidate:
+        from repro.train import load_snapshot
+
+        return load_snapshot(run, build_net(run.cfg, run.cfg["n_levels"], SHAPE[0]), Path(candidate["path"]))
     if candidate["kind"] == "ours":
         return load_net(run, candidate["name"], run.cfg["n_levels"], SHAPE[0])
     from repro.nets.ncsn_checkpoint import build_from_official

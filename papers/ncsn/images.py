@@ -67,6 +67,7 @@ def train_net(run: Run, name: str, images: torch.Tensor, sigmas: torch.Tensor):
         lr=t["lr"],
         batch_size=t["batch_size"],
         ckpt_every=t["ckpt_every"],
+        keep_every=t.get("keep_every"),
         log_every=min(100, t["steps"]),
         name=name,
     )
