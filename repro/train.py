@@ -43,6 +43,7 @@ class TrainConfig:
     ema_decay: float | None = None
     grad_clip: float | None = None
     warmup: int = 0
+    decay_frac: float = 0.0  # the learning rate falls linearly to 0 over this final fraction of the steps
     ckpt_every: int = 1000
     keep_every: int | None = None  # also keep the sampling weights every N steps (checkpoint selection by quality)
     log_every: int = 100
@@ -64,6 +65,8 @@ class TrainConfig:
             raise ValueError(
                 f"training config {self.name!r}: steps, lr, batch_size, ckpt_every, log_every must be > 0: {self}"
             )
+        if not 0.0 <= self.decay_frac <= 1.0:
+            raise ValueError(f"training config {self.name!r}: decay_frac must be in [0, 1], got {self.decay_frac}")
         if self.keep_every is not None and self.keep_every <= 0:
             raise ValueError(f"training config {self.name!r}: keep_every must be > 0 or None, got {self.keep_every}")
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
@@ -104,6 +107,13 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over the first `warmup` steps, linear decay to 0 over the final `decay_frac` of the steps."""
+    warm = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else 1.0
+    decay = min(1.0, (cfg.steps - step) / (cfg.decay_frac * cfg.steps)) if cfg.decay_frac else 1.0
+    return cfg.lr * warm * decay
 
 
 def checkpoint_path(run: Run, name: str):
@@ -192,7 +202,7 @@ def train(
     while step < cfg.steps:
         batch = _to_device(distributed.shard(batches(step), world), device)
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
+            group["lr"] = learning_rate(cfg, step)
         with autocast:
             loss = compute_loss(batch)
         opt.zero_grad(set_to_none=True)

@@ -114,3 +114,12 @@ def test_tensor_batches_are_a_pure_function_of_step_and_cover_each_epoch():
     assert sorted(epoch.tolist()) == list(range(10))
     assert torch.equal(batches(5), TensorBatches(data, 4, seed=1)(5))
     assert not torch.equal(batches(0), TensorBatches(data, 4, seed=2)(0))
+
+
+def test_learning_rate_warms_up_and_decays_linearly_to_zero():
+    from repro.train import learning_rate
+
+    cfg = TrainConfig(steps=100, lr=1.0, batch_size=1, warmup=10, decay_frac=0.2)
+    assert [learning_rate(cfg, s) for s in (0, 4, 9, 50, 80, 90, 99)] == pytest.approx([0.1, 0.5, 1, 1, 1, 0.5, 0.05])
+    with pytest.raises(ValueError, match="decay_frac"):
+        TrainConfig(steps=1, lr=1.0, batch_size=1, decay_frac=1.5)
