@@ -268,3 +268,20 @@ def test_implicit_likelihood_exact_when_assumption_holds_and_lower_when_violated
         lambda y, s: bad.subspace_mixture(1).log_prob(y.flatten(1), s), xv, 1, bad.orth_std_to(1), sig
     )
     assert float((bad.log_prob(xv, sig) - lpv).mean()) > 1.0
+
+
+def test_small_score_net_skip_is_the_gaussian_score_so_high_noise_needs_no_learning() -> None:
+    from papers.subspace.nets import SmallScoreNet
+
+    torch.manual_seed(0)
+    x0 = torch.rand(32, 1, 28, 28) * (torch.rand(32, 1, 28, 28) < 0.2)
+    sd = float(x0.std())
+    net = SmallScoreNet(1, 16, sd).eval()
+    sigma = torch.full((32,), 3.0)
+    xt = x0 + 3.0 * torch.randn_like(x0)
+    with torch.no_grad():
+        untrained_div = orthogonal_fisher_divergence(net, x0, 1, 0.2, 20.0, torch.randn_like(x0)).mean()
+        torch.nn.init.zeros_(net.out.weight)
+        torch.nn.init.zeros_(net.out.bias)
+        assert torch.allclose(net(xt, sigma), -xt / (9.0 + sd**2), rtol=1e-6, atol=0)
+    assert untrained_div < 1e-3  # an untrained net is already near-Gaussian at sigma_max = 20
