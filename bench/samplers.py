@@ -230,7 +230,7 @@ def main() -> None:
         # the cpu tier's digit batches (the target), then a net so small that the samplers' own per-step
         # arithmetic and Python show (overhead in microseconds per evaluation)
         results = sampler_results(batch=64, size=28, channels=1)
-        results += sampler_results(batch=8, size=16, channels=3, label="stress: 2 ms forward")
+        results += sampler_results(batch=8, size=16, channels=3, label="stress: 8x3x16x16")
     if args.gpu:
         results += gpu_results()
     emit(results, SOURCE)
