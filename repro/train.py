@@ -231,9 +231,7 @@ def train(
             ema.update(model)
         bar.update(1)
         if cfg.keep_every and step % cfg.keep_every == 0 and world.main:
-            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if ema is not None:
-                weights.update(ema.shadow)
+            weights = {**model.state_dict(), **(ema.shadow if ema is not None else {})}  # saved, so no copies
             checkpoint.save(snapshot_path(run, cfg.name, step), {"step": step, "model": weights})
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             rng = distributed.gather_objects(_rng_state(world), world)  # a collective: every rank takes part
