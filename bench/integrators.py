@@ -17,11 +17,11 @@ import torch
 
 from bench import Result, device, emit, seconds
 from papers.dlg.classifier import SimpleCNN
-from papers.dlg.denoise import INTEGRATORS, denoise, n_for_nfe
+from papers.dlg.denoise import INTEGRATORS, denoise, spec
 from papers.dlg.gibbs import gibbs_sweep
 from papers.dlg.nets import TinyScoreNet
-from repro.nfe import CountingScore
-from repro.sde import dlg_level_grid
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.sde import dlg_level_grid
 
 
 @torch.no_grad()
@@ -36,7 +36,7 @@ def measure(batch: int, width: int, nfe: int, repeats: int) -> list[Result]:
     out = [Result("sampler", "score forward", "one forward pass", forward, "s", note)]
     for name in INTEGRATORS:
         counted = CountingScore(net)
-        n = 0 if name == "rk45" else n_for_nfe(name, nfe)
+        n = 0 if spec(name).adaptive else spec(name).n_for_nfe(nfe)
         wall = seconds(
             lambda name=name, counted=counted, n=n: denoise(
                 name, counted, x0, sig.double().cpu(), n=n, sigma_min=0.01, tol=1e-3

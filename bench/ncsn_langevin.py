@@ -1,7 +1,7 @@
 """NCSN annealed Langevin overhead: wall time / (NFE x one forward pass of the same batch); target <= 1.05.
 
 The score is the real NCSN RefineNet (small width) behind `LevelScore`, so the ratio covers the sigma-to-level
-lookup, the noise draws and the update arithmetic of `repro.samplers.langevin.annealed_langevin`.
+lookup, the noise draws and the update arithmetic of `repro.diffusion.samplers.langevin.annealed_langevin`.
 
     python -m bench.ncsn_langevin [--ngf 16] [--batch 16] [--steps 5]
 """
@@ -13,9 +13,9 @@ import argparse
 import torch
 
 from bench import Result, device, emit, seconds
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.samplers.langevin import annealed_langevin
 from repro.nets.refinenet import CondRefineNetDilated, LevelScore
-from repro.nfe import CountingScore
-from repro.samplers.langevin import annealed_langevin
 
 SOURCE = "bench.ncsn_langevin"
 

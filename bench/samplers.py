@@ -18,9 +18,9 @@ from torch import nn
 
 from bench import Result, device, emit, seconds
 from repro import speed
-from repro.nfe import CountingScore
-from repro.samplers import integrators, langevin, pc
-from repro.sde import append_zero, geometric_sigmas, karras_sigmas
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.samplers import integrators, langevin, pc
+from repro.diffusion.sde import append_zero, geometric_sigmas, karras_sigmas
 
 SOURCE = "bench.samplers"
 
@@ -69,7 +69,7 @@ def repro_samplers(levels: int) -> dict[str, Callable[[Callable, torch.Tensor], 
         "karras_stochastic": lambda s, x: integrators.karras_stochastic(
             s, x, append_zero(karras_sigmas(levels // 2, 1.0))
         ),
-        "rk45": lambda s, x: integrators.rk45(s, x, torch.tensor([1.0, 0.01]), rtol=1e-3, atol=1e-3)[0],
+        "rk45": lambda s, x: integrators.rk45(s, x, torch.tensor([1.0, 0.01]), rtol=1e-3, atol=1e-3),
         "pc_sampler": lambda s, x: pc.pc_sampler(s, x, append_zero(_grid(levels // 2))),
     }
 
@@ -108,7 +108,7 @@ def _dlg_gibbs(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device,
     try:
         from papers.dlg.classifier import SimpleCNN
         from papers.dlg.gibbs import ClassifierCalls, gibbs_sweep
-        from repro.sde import dlg_level_grid
+        from repro.diffusion.sde import dlg_level_grid
     except ImportError as err:
         return [
             Result(

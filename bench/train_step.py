@@ -59,9 +59,9 @@ def cases(steps: int) -> list[Case]:
 
 def _ncsn(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from repro.data.augment import image_transform
-    from repro.losses import dsm_loss
+    from repro.diffusion.losses import dsm_loss
+    from repro.diffusion.sde import geometric_sigmas
     from repro.nets.refinenet import CondRefineNetDilated
-    from repro.sde import geometric_sigmas
 
     sigmas = geometric_sigmas(10, 1.0, 0.01).float()
     return Case(
@@ -74,12 +74,14 @@ def _ncsn(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
 
 
 def _dlg_score(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
-    from papers.dlg.nets import TinyScoreNet, ve_dsm_loss
+    from papers.dlg.nets import TinyScoreNet
+    from repro.diffusion.losses import ve_dsm_loss
+    from repro.diffusion.sde import VESDE
 
     return Case(
         "dlg TinyScoreNet (width 16, 1x28x28, batch 4)",
         TinyScoreNet(1, 16),
-        ve_dsm_loss(0.01, 50.0),
+        ve_dsm_loss(VESDE(0.01, 50.0)),
         TensorBatches(digits, 4),
         TrainConfig(steps=steps, lr=1e-3, batch_size=4, ema_decay=0.999, grad_clip=1.0, ckpt_every=steps),
     )
@@ -87,7 +89,7 @@ def _dlg_score(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
 
 def _dlg_classifier(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
     from papers.dlg.classifier import SimpleCNN, level_loss
-    from repro.sde import dlg_level_grid
+    from repro.diffusion.sde import dlg_level_grid
 
     return Case(
         "dlg level classifier SimpleCNN (1x28x28, batch 8)",
@@ -99,14 +101,15 @@ def _dlg_classifier(steps: int, images: torch.Tensor, digits: torch.Tensor) -> C
 
 
 def _subspace_ncsnpp(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
-    from papers.dlg.nets import ve_dsm_loss
+    from repro.diffusion.losses import ve_dsm_loss
+    from repro.diffusion.sde import VESDE
     from repro.nets.ncsnpp import NCSNpp, NCSNppConfig
 
     cfg = NCSNppConfig(nf=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), image_size=16)
     return Case(
         "subspace NCSN++ (nf 16, 3x16x16, batch 4)",
         NCSNpp(cfg),
-        ve_dsm_loss(0.01, 50.0),
+        ve_dsm_loss(VESDE(0.01, 50.0)),
         TensorBatches(images, 4),
         TrainConfig(steps=steps, lr=2e-4, batch_size=4, ema_decay=0.999, grad_clip=1.0, warmup=5000, ckpt_every=steps),
     )
@@ -204,9 +207,9 @@ def overhead(case: Case, dev: torch.device, repeats: int) -> list[Result]:
 
 def gpu_results(steps: int = 60) -> list[Result]:
     """NCSN CIFAR-10 training it/s (RefineNet ngf 128, batch 128, 32x32) per speed option."""
-    from repro.losses import dsm_loss
+    from repro.diffusion.losses import dsm_loss
+    from repro.diffusion.sde import geometric_sigmas
     from repro.nets.refinenet import CondRefineNetDilated
-    from repro.sde import geometric_sigmas
 
     dev = device()
     if dev.type != "cuda":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from repro import atomic
+from repro.provenance import git_commit, package_versions
 
 METRIC_KEYS = ("dataset", "setting", "metric", "value", "stderr", "unit", "n_samples", "seed")
 
@@ -92,8 +92,6 @@ class Run:
             if missing or extra:
                 raise ValueError(f"metric row {row.get('metric')!r}: missing keys {missing}, unknown keys {extra}")
             clean.append({**row, "setting": format_setting(row["setting"])})
-        from repro.report.provenance import package_versions  # lazy: provenance imports this module
-
         (self.root / "figures").mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
         return self.save_json(
             "metrics.json",
@@ -145,24 +143,3 @@ def format_setting(setting: dict[str, Any] | str) -> str:
     if isinstance(setting, str):
         return setting
     return ";".join(f"{k}={v}" for k, v in setting.items())
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-        return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"

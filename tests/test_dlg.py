@@ -9,9 +9,9 @@ from papers.dlg import denoise as D
 from papers.dlg.classifier import MLPClassifier, OracleLevelPosterior, SimpleCNN, SimpleCNN256, level_loss
 from papers.dlg.convert import load_dmcmc_classifier
 from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSettings, gibbs_sweep, keep_min_sigma, level_sigma
-from repro.nfe import CountingScore
-from repro.sde import dlg_level_grid
-from repro.toy.gmm import GaussianMixture
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.sde import dlg_level_grid
+from repro.diffusion.toy.gmm import GaussianMixture
 
 LEVELS = dlg_level_grid(0.01, 20.0, 1000)
 
@@ -66,7 +66,7 @@ def test_keep_min_sigma_keeps_the_block_start_on_ties():
 @pytest.mark.parametrize("budget", [10, 20, 48])
 def test_budget_split_is_exact(name, budget):
     n_skip, n = D.split_budget(name, budget, 0.2, dlg=True)
-    assert n_skip >= 1 and n_skip + D.integrator_nfe(name, n) + 1 == budget
+    assert n_skip >= 1 and n_skip + D.spec(name).nfe(n) + 1 == budget
     if budget % 2 == 0 or name not in ("kar1", "kar2"):
         assert D.split_budget(name, budget, 0.2, dlg=False)[0] == 0
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from repro.toy.gmm import GaussianMixture
+from repro.diffusion.toy.gmm import GaussianMixture
 
 
 def mixture(d: int = 3) -> GaussianMixture:

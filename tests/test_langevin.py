@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from repro.nfe import CountingScore
-from repro.samplers.langevin import annealed_langevin, annealed_langevin_inpaint, langevin, step_sizes
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.samplers.langevin import annealed_langevin, annealed_langevin_inpaint, langevin, step_sizes
 
 
 class Replay:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from repro.losses import dsm_loss, sliced_score_matching_vr
+from repro.diffusion.losses import dsm_loss, sliced_score_matching_vr
 
 
 def test_dsm_matches_hand_computation():
@@ -79,12 +79,13 @@ def test_continuous_ve_dsm_loss_matches_its_expectation_for_the_exact_gaussian_s
     """For x ~ N(0, s^2 I) and the exact score -x~/(s^2 + sigma^2), E||sigma s + z||^2 = d s^2 / (s^2 + sigma^2)."""
     import math
 
-    from repro.losses import ve_dsm_loss
+    from repro.diffusion.losses import ve_dsm_loss
+    from repro.diffusion.sde import VESDE
 
     s2, d, lo, hi = 0.25, 4, 0.01, 50.0
     torch.manual_seed(0)
     x = math.sqrt(s2) * torch.randn(200_000, d)
-    loss = ve_dsm_loss(lo, hi, eps=1e-5)(lambda y, sigma: -y / (s2 + sigma.view(-1, 1) ** 2), x)
+    loss = ve_dsm_loss(VESDE(lo, hi), eps=1e-5)(lambda y, sigma: -y / (s2 + sigma.view(-1, 1) ** 2), x)
     t = torch.linspace(1e-5, 1, 100_001, dtype=torch.float64)
     sigma2 = (lo * (hi / lo) ** t) ** 2
     expected = d * torch.trapezoid(s2 / (s2 + sigma2), t) / (1 - 1e-5)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from papers.subspace.operators import orthogonal, project
-from repro.nfe import CountingScore
-from repro.samplers.pc import langevin_corrector, langevin_corrector_step, pc_sampler
-from repro.sde import append_zero, geometric_sigmas
-from repro.toy.gmm import GaussianMixture
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.samplers.pc import langevin_corrector, langevin_corrector_step, pc_sampler
+from repro.diffusion.sde import append_zero, geometric_sigmas
+from repro.diffusion.toy.gmm import GaussianMixture
 
 
 def gauss_score(v0: float):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from repro.sde import VESDE, SubVPSDE, append_zero, dlg_level_grid, geometric_sigmas, karras_sigmas
+from repro.diffusion.sde import VESDE, SubVPSDE, append_zero, dlg_level_grid, geometric_sigmas, karras_sigmas
 
 
 def test_ve_sigma_diffusion_and_inverse():

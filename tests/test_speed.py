@@ -12,9 +12,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from repro import speed
 from repro.data.batches import TensorBatches
+from repro.diffusion.samplers import integrators, langevin, pc
+from repro.diffusion.sde import append_zero, geometric_sigmas
 from repro.run import Run
-from repro.samplers import integrators, langevin, pc
-from repro.sde import append_zero, geometric_sigmas
 from repro.train import TrainConfig, train
 
 REPRO = str(Path(__file__).resolve().parents[1] / "repro")

@@ -205,9 +205,9 @@ def test_cut_time_reproduces_known_crossing() -> None:
 def test_subspace_sampler_matches_exact_law_and_counts_evaluations() -> None:
     """Assumption holds + exact scores: the two-stage sampler reproduces the data law; NFE split as designed."""
     from papers.subspace.sampler import PCSettings, subspace_sample
-    from repro.nfe import CountingScore
-    from repro.samplers.pc import pc_sampler
-    from repro.sde import append_zero, geometric_sigmas
+    from repro.diffusion.nfe import CountingScore
+    from repro.diffusion.samplers.pc import pc_sampler
+    from repro.diffusion.sde import append_zero, geometric_sigmas
 
     law = gaussian_law(m=2)
     full = CountingScore(law.score)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repro.toy.gmm import GaussianMixture
+from repro.diffusion.toy.gmm import GaussianMixture
 
 
 class SimpleCNN(nn.Module):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from papers.dlg.denoise import denoise
-from repro.samplers.integrators import karras_stochastic
-from repro.sde import append_zero, karras_sigmas
+from repro.diffusion.samplers.integrators import karras_stochastic
+from repro.diffusion.sde import append_zero, karras_sigmas
 
 Noise = Callable[[torch.Tensor], torch.Tensor]
 

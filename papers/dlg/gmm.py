@@ -14,15 +14,16 @@ from typing import Any
 
 import torch
 
+from papers.dlg import denoise
 from papers.dlg.classifier import MLPClassifier, OracleLevelPosterior, level_loss
 from papers.dlg.denoise import split_budget
 from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSettings, vanilla
 from repro.data.batches import TensorBatches
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.sde import dlg_level_grid
+from repro.diffusion.toy.gmm import GaussianMixture
 from repro.metrics.distances import frechet_distance, mean_stderr, mode_weight_error, sliced_wasserstein2
-from repro.nfe import CountingScore
 from repro.run import Run
-from repro.sde import dlg_level_grid
-from repro.toy.gmm import GaussianMixture
 
 
 def build_mixture(spec: dict[str, Any]) -> tuple[GaussianMixture, float, float]:
@@ -108,7 +109,7 @@ def _settings(cfg, smax, smin, n_skip) -> DLGSettings:
 def _arms(cfg):
     """(integrator, budget-or-tol key, value) for every point on the NFE axis."""
     for name in cfg["integrators"]:
-        if name == "rk45":
+        if denoise.spec(name).adaptive:
             for tol in cfg["rk45_tols"]:
                 yield name, "tol", tol
         else:

@@ -15,23 +15,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from papers.dlg.denoise import split_budget
+from papers.dlg.denoise import spec, split_budget
 from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSettings, vanilla
 from repro.atomic import atomic_path
-from repro.nfe import CountingScore
+from repro.diffusion.nfe import CountingScore
 from repro.rng import StackedGenerator
 from repro.run import Run
 from repro.sampling import sample_seed, to_uint8
 
 
 def point_name(p: dict[str, Any]) -> str:
-    axis = f"tol{p['tol']:g}" if p["integrator"] == "rk45" else f"nfe{p['budget']}"
+    axis = f"tol{p['tol']:g}" if spec(p["integrator"]).adaptive else f"nfe{p['budget']}"
     return f"{p['integrator']}_{'dlg' if p['dlg'] else 'plain'}_{axis}"
 
 
 def point_setting(p: dict[str, Any]) -> dict[str, Any]:
     s: dict[str, Any] = {"integrator": p["integrator"], "dlg": "on" if p["dlg"] else "off"}
-    if p["integrator"] == "rk45":
+    if spec(p["integrator"]).adaptive:
         s["tol"] = p["tol"]
     else:
         s["budget"] = p["budget"]
@@ -54,7 +54,7 @@ def _settings(cfg: dict[str, Any], n_skip: int) -> DLGSettings:
 
 def _split(cfg, p) -> tuple[int, int, float]:
     """(n_skip, N, tol) of a point."""
-    if p["integrator"] == "rk45":
+    if spec(p["integrator"]).adaptive:
         return (cfg["dlg"]["rk45_skip"] if p["dlg"] else 0), 0, p["tol"]
     n_skip, n = split_budget(p["integrator"], p["budget"], cfg["dlg"]["skip_fraction"], p["dlg"])
     return n_skip, n, 0.0

@@ -13,9 +13,9 @@ from papers.dlg.classifier import SimpleCNN, level_loss
 from papers.dlg.images import metric_rows, plot_fid_vs_nfe, sample_points
 from papers.dlg.nets import TinyScoreNet
 from repro.data.batches import TensorBatches
-from repro.losses import ve_dsm_loss
+from repro.diffusion.losses import ve_dsm_loss
+from repro.diffusion.sde import VESDE, dlg_level_grid
 from repro.run import Run
-from repro.sde import dlg_level_grid
 
 
 def _data(run: Run, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +61,7 @@ def train(run: Run) -> None:
     fit(
         run,
         score_net,
-        ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"]),
+        ve_dsm_loss(VESDE(cfg["sigma_min"], cfg["sigma_max"])),
         TensorBatches(x, t["batch_size"], seed=run.seed),
         _train_cfg(t, "score"),
     )

@@ -12,9 +12,9 @@ from papers.dlg.classifier import SimpleCNN, SimpleCNN256, level_loss
 from papers.dlg.convert import load_dmcmc_classifier
 from papers.dlg.nets import TinyScoreNet
 from repro.data.batches import TensorBatches
-from repro.losses import ve_dsm_loss
+from repro.diffusion.losses import ve_dsm_loss
+from repro.diffusion.sde import VESDE, dlg_level_grid
 from repro.run import Run
-from repro.sde import dlg_level_grid
 
 
 def levels(cfg: dict[str, Any]) -> torch.Tensor:
@@ -61,7 +61,7 @@ def train_models(run: Run, x: torch.Tensor) -> None:
         fit(
             run,
             TinyScoreNet(x.shape[1], s["width"]),
-            ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"]),
+            ve_dsm_loss(VESDE(cfg["sigma_min"], cfg["sigma_max"])),
             TensorBatches(x, s["batch_size"], seed=run.seed + 1),
             _train_cfg(s, "score"),
         )

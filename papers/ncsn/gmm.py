@@ -27,7 +27,7 @@ DATASET = "gmm2d"
 
 
 def _mixtures():
-    from repro.toy.gmm import GaussianMixture
+    from repro.diffusion.toy.gmm import GaussianMixture
 
     toy = GaussianMixture(WEIGHTS, MEANS, stds=0.0)  # score(x, sigma): component variance sigma^2 (official toy)
     data = GaussianMixture(WEIGHTS, MEANS, stds=1.0)  # the data distribution itself (exact samples)
@@ -57,8 +57,8 @@ def samplers(cfg: dict) -> dict[str, dict]:
 
 
 def run_sampler(name: str, setting: dict, x0: torch.Tensor, gen: torch.Generator):
-    from repro.nfe import CountingScore
-    from repro.samplers.langevin import annealed_langevin, langevin
+    from repro.diffusion.nfe import CountingScore
+    from repro.diffusion.samplers.langevin import annealed_langevin, langevin
 
     toy, _ = _mixtures()
     score = CountingScore(toy.score)

@@ -52,7 +52,7 @@ def train_net(run: Run, name: str, images: torch.Tensor, sigmas: torch.Tensor):
     """DSM training of a fresh RefineNet (seeded by the run) on `images` with noise levels `sigmas`."""
     from repro.data.augment import image_transform
     from repro.data.batches import TensorBatches
-    from repro.losses import dsm_loss
+    from repro.diffusion.losses import dsm_loss
     from repro.train import TrainConfig, train
 
     cfg, t = run.cfg, run.cfg["train"]
@@ -84,9 +84,9 @@ def annealed_fn(
     net, sigmas: torch.Tensor, shape: tuple[int, ...], sampling: dict, counter: dict | None = None
 ) -> Callable:
     """`fn(gen, n)` for `repro.sampling.sample_shards`: annealed Langevin from U[0,1], uint8 output."""
+    from repro.diffusion.nfe import CountingScore
+    from repro.diffusion.samplers.langevin import annealed_langevin
     from repro.nets.refinenet import LevelScore
-    from repro.nfe import CountingScore
-    from repro.samplers.langevin import annealed_langevin
     from repro.sampling import to_uint8
 
     level_score = LevelScore(net, sigmas).to(next(net.parameters()).device)
@@ -127,9 +127,9 @@ def inpaint(run: Run, net, sigmas: torch.Tensor, refs: torch.Tensor) -> np.ndarr
 
     Returns (n_refs, n_per_ref + 1, H, W, C): the masked reference first, then the completions.
     """
+    from repro.diffusion.samplers.langevin import annealed_langevin_inpaint
     from repro.nets.refinenet import LevelScore
     from repro.rng import StackedGenerator
-    from repro.samplers.langevin import annealed_langevin_inpaint
     from repro.sampling import sample_seed, to_uint8
 
     cfg, k = run.cfg, run.cfg["inpaint"]["n_per_ref"]
@@ -196,7 +196,7 @@ def _show(run: Run, name: str, tiled: np.ndarray, title: str, caption: str) -> N
 def test_dsm_rows(run: Run, net, sigmas: torch.Tensor, images: torch.Tensor, dataset: str, n: int = 500) -> list:
     """Held-out DSM loss per level (the acceptance check of the official checkpoint), as metric rows."""
     from repro.data.augment import dequantize
-    from repro.losses import dsm_loss
+    from repro.diffusion.losses import dsm_loss
 
     g = torch.Generator().manual_seed(run.seed + 7)
     x = dequantize(images[:n], g).to(run.device)

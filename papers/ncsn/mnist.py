@@ -43,9 +43,9 @@ def train(run: Run) -> None:
 
 
 def _baseline_fn(net, sigma: torch.Tensor, shape: tuple[int, ...], b: dict, counter: dict):
+    from repro.diffusion.nfe import CountingScore
+    from repro.diffusion.samplers.langevin import langevin
     from repro.nets.refinenet import LevelScore
-    from repro.nfe import CountingScore
-    from repro.samplers.langevin import langevin
     from repro.sampling import to_uint8
 
     level_score = LevelScore(net, sigma).to(next(net.parameters()).device)

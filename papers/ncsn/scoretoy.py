@@ -28,7 +28,7 @@ def score_mlp(hidden: int = 128) -> nn.Sequential:
 
 
 def _data():
-    from repro.toy.gmm import GaussianMixture
+    from repro.diffusion.toy.gmm import GaussianMixture
 
     return GaussianMixture(WEIGHTS, MEANS, stds=1.0)
 
@@ -48,7 +48,7 @@ def _train_cfg(cfg: dict):
 
 
 def train(run: Run) -> None:
-    from repro.losses import sliced_score_matching_vr
+    from repro.diffusion.losses import sliced_score_matching_vr
     from repro.train import train as run_training
 
     cfg = run.cfg

@@ -32,7 +32,8 @@ from papers.subspace.images import (
 from papers.subspace.operators import down
 from repro.data.augment import image_transform
 from repro.data.batches import TensorBatches
-from repro.losses import ve_dsm_loss
+from repro.diffusion.losses import ve_dsm_loss
+from repro.diffusion.sde import VESDE
 from repro.run import Run
 
 SIZE = 32
@@ -84,7 +85,7 @@ def train(run: Run) -> None:
         fit(
             run,
             _ncsnpp(spec, level),
-            ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"], cfg["eps"]),
+            ve_dsm_loss(VESDE(cfg["sigma_min"], cfg["sigma_max"]), cfg["eps"]),
             batches,
             TrainConfig.from_config(cfg["training"], name),
         )

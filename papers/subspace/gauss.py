@@ -14,8 +14,9 @@ Fréchet distance and sliced W2 against exact samples (with the exact-vs-exact f
 per-mode orthogonal mean error. Cost: evaluated input dimensions (Σ NFE × dimension per stage) and wall time
 per sample.
 
-sub-VP runs in the α-scaled variable x/α_t (noise level σ_t/α_t, `repro.sde.SubVPSDE`), where the reverse-diffusion
-predictor, the Langevin corrector and the boundary step take their VE form; results are reported for x_0 ≈ x/α_ε.
+sub-VP runs in the α-scaled variable x/α_t (noise level σ_t/α_t, `repro.diffusion.sde.SubVPSDE`), where the
+reverse-diffusion predictor, the Langevin corrector and the boundary step take their VE form; results are
+reported for x_0 ≈ x/α_ε.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from papers.subspace.method import implicit_log_prob, split_steps
 from papers.subspace.operators import down, downsampling_rmsd, orthogonal, orthogonal_dim
 from papers.subspace.sampler import PCSettings, subspace_sample
 from papers.subspace.toy import SubspaceMixture, subspace_score
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.samplers.pc import pc_sampler
+from repro.diffusion.sde import VESDE, SubVPSDE, append_zero
 from repro.metrics.distances import frechet_distance, mean_stderr, sliced_wasserstein2
-from repro.nfe import CountingScore
 from repro.run import Run
-from repro.samplers.pc import pc_sampler
-from repro.sde import VESDE, SubVPSDE, append_zero
 
 LEVEL_NAMES = {1: "4x4", 2: "2x2"}
 

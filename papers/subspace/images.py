@@ -14,11 +14,11 @@ from papers.subspace.divergence import cut_time, divergence_curve
 from papers.subspace.method import Score, split_steps
 from papers.subspace.operators import PCASubspace, downsampling_rmsd
 from papers.subspace.sampler import PCSettings, subspace_sample
-from repro.nfe import CountingScore
+from repro.diffusion.nfe import CountingScore
+from repro.diffusion.samplers.pc import pc_sampler
+from repro.diffusion.sde import VESDE, append_zero, geometric_sigmas
 from repro.run import Run
-from repro.samplers.pc import pc_sampler
 from repro.sampling import load_samples, sample_shards, to_uint8
-from repro.sde import VESDE, append_zero, geometric_sigmas
 
 
 def level_name(size: int, level: int) -> str:
@@ -71,7 +71,7 @@ def divergence_and_cuts(run: Run, full: Score, x: torch.Tensor) -> dict[str, Any
             x0,
             lv,
             sp,
-            sde.sigma(torch.as_tensor(times)).tolist(),
+            sde.sigma(torch.as_tensor(times, dtype=torch.float64)).tolist(),
             lambda i: torch.randn(x0.shape, generator=torch.Generator().manual_seed(run.seed * 1000 + i)).to(x0),
             batch_size=cfg["batch_size"],
         )

@@ -29,7 +29,8 @@ from papers.subspace.nets import SmallScoreNet
 from papers.subspace.operators import down
 from repro.data.batches import TensorBatches
 from repro.data.packaged import load_packaged
-from repro.losses import ve_dsm_loss
+from repro.diffusion.losses import ve_dsm_loss
+from repro.diffusion.sde import VESDE
 from repro.run import Run
 
 
@@ -51,7 +52,7 @@ def train(run: Run) -> None:
         fit(
             run,
             _net(cfg, float(xs.std())),
-            ve_dsm_loss(cfg["sigma_min"], cfg["sigma_max"], cfg["eps"]),
+            ve_dsm_loss(VESDE(cfg["sigma_min"], cfg["sigma_max"]), cfg["eps"]),
             TensorBatches(xs, cfg["training"]["batch_size"], seed=run.seed + level),
             TrainConfig.from_config(cfg["training"], name, ckpt_every=cfg["training"]["steps"]),
         )

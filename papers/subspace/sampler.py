@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from papers.subspace.method import Score, lift, projected_operator
-from repro.samplers.integrators import Noise, per_sample_grid
-from repro.samplers.pc import langevin_corrector, pc_sampler
+from repro.diffusion.samplers.integrators import Noise, per_sample_grid
+from repro.diffusion.samplers.pc import langevin_corrector, pc_sampler
 
 
 @dataclass(frozen=True)

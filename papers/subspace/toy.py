@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from papers.subspace.operators import down, orthogonal, up
-from repro.toy.gmm import GaussianMixture
+from repro.diffusion.toy.gmm import GaussianMixture
 
 
 @dataclass

@@ -9,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from repro import atomic
+from repro.provenance import build_info, package_versions
 from repro.registry import PAPERS, PROJECT_ROOT, experiments
 from repro.report import page, plots, readme
 from repro.report.data import RunDir, load_claims, load_results, load_runs
 from repro.report.model import ReportModel, ShownFigure, progress_rows
-from repro.report.provenance import build_info, package_versions
 from repro.report.summary import Row, build_rows, papers
 
 MANIFEST = ".report_manifest.json"

@@ -7,10 +7,10 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from repro.provenance import recorded_versions
 from repro.report import fmt
 from repro.report.data import VERDICTS, stage_rank
 from repro.report.model import Progress, ReportModel, ShownFigure
-from repro.report.provenance import recorded_versions
 from repro.report.summary import Row, claim_rows, verdict_counts
 
 STYLE = (Path(__file__).with_name("style.css")).read_text()

@@ -6,10 +6,11 @@ restores, so a resumed training run is bit-identical.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
+
+from repro.diffusion.sde import VESDE
 
 __all__ = ["dsm_loss", "sliced_score_matching_vr", "ve_dsm_loss"]
 
@@ -41,19 +42,18 @@ def dsm_loss(
     return (per_sample * used.flatten() ** anneal_power).mean()
 
 
-def ve_dsm_loss(sigma_min: float, sigma_max: float, eps: float = 1e-5) -> Callable:
-    """score_sde's continuous VE objective as a `loss_fn(model, batch)` for `repro.train`.
+def ve_dsm_loss(sde: VESDE, eps: float = 1e-5) -> Callable:
+    """score_sde's continuous VE objective (`get_sde_loss_fn` for a VE SDE) as a `loss_fn(model, batch)`.
 
-    t ~ U(eps, 1), sigma = sigma_min (sigma_max / sigma_min)^t, x~ = x + sigma z; per sample
-    ||sigma s(x~, sigma) + z||^2 summed over dimensions (lambda(sigma) = sigma^2, no 1/2, as score_sde), batch mean.
-    A (images, labels) batch uses the images only.
+    t ~ U(eps, 1), sigma = sde.sigma(t), x~ = x + sigma z; per sample ||sigma s(x~, sigma) + z||^2 summed over
+    dimensions (lambda(sigma) = sigma^2, no 1/2, as score_sde), batch mean. A (images, labels) batch uses the
+    images only.
     """
-    log_ratio = math.log(sigma_max / sigma_min)
 
     def loss(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         t = eps + (1 - eps) * torch.rand(x.shape[0], device=x.device, dtype=x.dtype)
-        sigma = (sigma_min * torch.exp(t * log_ratio)).view(-1, *([1] * (x.dim() - 1)))
+        sigma = sde.sigma(t).view(-1, *([1] * (x.dim() - 1)))
         z = torch.randn_like(x)
         return (sigma * model(x + sigma * z, sigma.flatten()) + z).square().flatten(1).sum(1).mean()
 

@@ -1,5 +1,7 @@
-"""The VE and sub-VP SDEs (as in score_sde's sde_lib) and the one place that defines sigma schedules.
+"""SDEs with one base (as score_sde's sde_lib) and the one place that defines sigma schedules.
 
+Every SDE gives `sigma(t)`, the noise level of x_t / alpha_t (the VE coordinate in which the samplers of
+`repro.diffusion.samplers` work), its marginal, prior, forward coefficients, discretisation and reverse SDE.
 Schedules return a descending grid `[L]`, or `[B, L]` when the start sigma is given per sample (DLG denoises
 each chain from its own sigma). Integrators take `L - 1` steps along such a grid.
 """
@@ -7,25 +9,83 @@ each chain from its own sigma). Integrators take `L - 1` steps along such a grid
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 
+import numpy as np
 import torch
+
+Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Drift = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def _as_tensor(v, dtype=torch.float64) -> torch.Tensor:
     return torch.as_tensor(v, dtype=dtype)
 
 
-class VESDE:
+def _col(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return v.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+
+
+class SDE(ABC):
+    """dx = f(x, t) dt + g(t) dw on t in [0, 1], with a Gaussian marginal N(alpha_t x_0, std_t^2 I)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+
+    @abstractmethod
+    def sigma(self, t) -> torch.Tensor:
+        """std_t / alpha_t: the noise level of x_t / alpha_t."""
+
+    @abstractmethod
+    def marginal_prob(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean [B, ...] and std [B] of x_t given x_0 = x."""
+
+    @abstractmethod
+    def prior_sampling(self, shape, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+        """A draw of x_1."""
+
+    @abstractmethod
+    def sde(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drift f(x, t) [B, ...] and diffusion g(t) [B]."""
+
+    def discretize(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Euler-Maruyama with dt = 1/n (score_sde's default): f dt and g sqrt(dt)."""
+        dt = 1.0 / self.n
+        f, g = self.sde(x, t)
+        return f * dt, g * math.sqrt(dt)
+
+    def reverse(
+        self, score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], probability_flow: bool = False
+    ) -> Drift:
+        """The reverse-time SDE (or its probability-flow ODE) as `(x, t) -> (drift, diffusion)`, with `score(x, t)`.
+
+        drift = f - g^2 s (halved for the ODE, whose diffusion is 0), as Anderson (1982) / score_sde.
+        """
+        weight = 0.5 if probability_flow else 1.0
+
+        def coefficients(x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            f, g = self.sde(x, t)
+            drift = f - weight * _col(g**2, x) * score(x, t)
+            return drift, torch.zeros_like(g) if probability_flow else g
+
+        return coefficients
+
+
+class VESDE(SDE):
     """Variance exploding: x_t = x_0 + sigma(t) z, sigma(t) = sigma_min (sigma_max / sigma_min)^t, t in [0, 1]."""
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, n: int = 1000) -> None:
         if not 0 < sigma_min < sigma_max:
             raise ValueError(f"VESDE needs 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-        self.sigma_min, self.sigma_max, self.n = float(sigma_min), float(sigma_max), int(n)
+        super().__init__(n)
+        self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.log_ratio = math.log(self.sigma_max / self.sigma_min)
 
     def sigma(self, t) -> torch.Tensor:
-        return self.sigma_min * torch.exp(_as_tensor(t) * self.log_ratio)
+        """A float tensor t keeps its dtype (a loss computes in its batch's); other t is taken as float64."""
+        t = t if isinstance(t, torch.Tensor) and t.is_floating_point() else _as_tensor(t)
+        return self.sigma_min * torch.exp(t * self.log_ratio)
 
     def t_of_sigma(self, sigma) -> torch.Tensor:
         return torch.log(_as_tensor(sigma) / self.sigma_min) / self.log_ratio
@@ -66,7 +126,7 @@ class VESDE:
         return geometric_sigmas(n, start, end)
 
 
-class SubVPSDE:
+class SubVPSDE(SDE):
     """sub-VP: x_t = alpha_t x_0 + std_t z; B(t) = t^2 (b_max - b_min)/2 + t b_min, alpha = e^{-B/2}, std = 1 - e^{-B}.
 
     (Subspace sheet Sec. 2.2; score_sde's subVPSDE.)
@@ -75,7 +135,8 @@ class SubVPSDE:
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, n: int = 1000) -> None:
         if not 0 < beta_min < beta_max:
             raise ValueError(f"SubVPSDE needs 0 < beta_min < beta_max, got {beta_min}, {beta_max}")
-        self.beta_min, self.beta_max, self.n = float(beta_min), float(beta_max), int(n)
+        super().__init__(n)
+        self.beta_min, self.beta_max = float(beta_min), float(beta_max)
 
     def beta(self, t) -> torch.Tensor:
         return self.beta_min + _as_tensor(t) * (self.beta_max - self.beta_min)
@@ -90,6 +151,9 @@ class SubVPSDE:
     def std(self, t) -> torch.Tensor:
         return -torch.expm1(-self.integrated_beta(t))
 
+    def sigma(self, t) -> torch.Tensor:
+        return self.std(t) / self.alpha(t)
+
     def t_of_std(self, std) -> torch.Tensor:
         """Inverse of std(t) (the quadratic B(t) = -ln(1 - std) solved for t >= 0)."""
         b = -torch.log1p(-_as_tensor(std))
@@ -97,7 +161,7 @@ class SubVPSDE:
         return (-self.beta_min + torch.sqrt(self.beta_min**2 + 4 * a * b)) / (2 * a)
 
     def marginal_prob(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a = self.alpha(t).to(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+        a = _col(self.alpha(t), x)
         return a * x, self.std(t).to(x.dtype)
 
     def prior_sampling(self, shape, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
@@ -106,26 +170,21 @@ class SubVPSDE:
     def sde(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f = -beta(t) x / 2, g = sqrt(beta(t) (1 - e^{-2 B(t)})), g per sample [B]."""
         beta = self.beta(t)
-        drift = -0.5 * beta.to(x.dtype).reshape(-1, *([1] * (x.ndim - 1))) * x
+        drift = -0.5 * _col(beta, x) * x
         g = torch.sqrt(beta * -torch.expm1(-2 * self.integrated_beta(t)))
         return drift, g.to(x.dtype)
 
-    def discretize(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Euler-Maruyama discretisation with dt = 1/n (score_sde's default): f dt and g sqrt(dt)."""
-        dt = 1.0 / self.n
-        f, g = self.sde(x, t)
-        return f * dt, g * math.sqrt(dt)
-
 
 def geometric_sigmas(n: int, sigma_start, sigma_end) -> torch.Tensor:
-    """n levels log-uniform from sigma_start to sigma_end (each a scalar or [B]); [n] or [B, n]."""
+    """n levels log-uniform from sigma_start to sigma_end (each a scalar or [B]); [n] or [B, n] in float64."""
     if n < 2:
         raise ValueError(f"a sigma grid needs n >= 2 levels, got {n}")
     start, end = _as_tensor(sigma_start), _as_tensor(sigma_end)
     if (start <= 0).any() or (end <= 0).any():
         raise ValueError("geometric_sigmas needs positive sigma_start and sigma_end")
-    u = torch.linspace(0, 1, n, dtype=torch.float64)
-    return torch.exp(torch.log(start)[..., None] * (1 - u) + torch.log(end)[..., None] * u)
+    # numpy to the bit, as the official NCSN code's np.exp(np.linspace(np.log(b), np.log(e), n)).
+    logs = np.linspace(np.log(start.numpy()), np.log(end.numpy()), n, axis=-1)
+    return torch.from_numpy(np.exp(logs))
 
 
 def karras_sigmas(n: int, sigma_start, sigma_min: float = 0.01, rho: float = 7.0) -> torch.Tensor:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from repro.samplers.integrators import Noise, Score, _col, per_sample_grid, reverse_diffusion_step
+from repro.diffusion.samplers.integrators import Noise, Score, _col, per_sample_grid, reverse_diffusion_step
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 NORMS = ("sample", "batch")

@@ -3,7 +3,7 @@
 Every sampler is `sampler(score, x, sigmas, *, noise=torch.randn_like, ...) -> x`: `score(x, sigma)` takes
 a per-sample sigma [B]; `sigmas` is a grid [L] shared by the batch or [B, L] with one start per sample (DLG
 denoises each chain from its own sigma); a sampler takes L - 1 steps from sigmas[..., 0] to sigmas[..., -1].
-Grids come from `repro.sde`. NFE is counted by wrapping `score` in `repro.nfe.CountingScore`.
+Grids come from `repro.diffusion.sde`. NFE is counted by wrapping `score` in `repro.diffusion.nfe.CountingScore`.
 The single-step functions are exposed for predictor-corrector samplers.
 """
 
@@ -178,8 +178,10 @@ def rk45(
     noise: Noise | None = None,
     rtol: float = 1e-5,
     atol: float = 1e-5,
-) -> tuple[torch.Tensor, int]:
-    """Adaptive RK45 (scipy solve_ivp) on the probability-flow ODE, as score_sde's ODE sampler; returns (x, nfev).
+) -> torch.Tensor:
+    """Adaptive RK45 (scipy solve_ivp) on the probability-flow ODE, as score_sde's ODE sampler.
+
+    Each right-hand side is one call of `score`, so a `CountingScore` counts scipy's nfev.
 
     `sigmas` gives [start, end] ([2] or [B, 2]); u runs 1 -> 0 with sigma(u) = end (start / end)^u per sample,
     so dx/du = -sigma(u)^2 ln(start / end) s(x, sigma(u)). The whole batch is one flat state, as upstream.
@@ -200,4 +202,4 @@ def rk45(
     sol = solve_ivp(rhs, (1.0, 0.0), x.detach().double().cpu().numpy().reshape(-1), rtol=rtol, atol=atol, method="RK45")
     if not sol.success:
         raise RuntimeError(f"rk45: solve_ivp failed: {sol.message}")
-    return torch.from_numpy(sol.y[:, -1]).reshape(shape).to(device=device, dtype=dtype), int(sol.nfev)
+    return torch.from_numpy(sol.y[:, -1]).reshape(shape).to(device=device, dtype=dtype)
