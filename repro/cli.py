@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from repro import atomic, config, registry
+from repro import atomic, config, registry, typed
 from repro.registry import STAGE_ORDER
 
 
@@ -92,6 +92,7 @@ def run_stage(
     cfg = config.load(exp.paper, exp.name, tier, config_file)
     fn = exp.stage_function(stage)
     source = config_file or config.config_path(exp.paper, tier)
+    typed_cfg = typed.build(exp.config_class(), cfg, f"{source}: {exp.name}")
     _require_downloads(cfg.get("needs", []), data_root, f"{source}: {exp.name}.needs")
     if tier == "paper" and stage in exp.gpu_stages and not allow_cpu:
         import torch
@@ -104,7 +105,7 @@ def run_stage(
             )
     from repro import distributed
 
-    run = Run(exp.paper, exp.name, tier, cfg, runs_root=runs_root, data_root=data_root)
+    run = Run(exp.paper, exp.name, tier, typed_cfg, runs_root=runs_root, data_root=data_root)
     distributed.setup(run.device)  # joins the process group under torchrun and pins this rank's GPU
     main_rank = distributed.is_main()
     t0 = time.time()

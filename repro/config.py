@@ -1,7 +1,16 @@
-"""Tier configs per paper, validated against the paper's JSON schema before any compute starts."""
+"""Tier configs per paper: one default per experiment, tier files as overlays, validated before any compute.
+
+`papers/<paper>/configs/defaults.yaml` holds each experiment's settings shared by its tiers; `<tier>.yaml` lists
+the experiments available at that tier, each with only what differs (merged key by key, nested mappings too).
+The merged config is checked against the paper's JSON schema (plus the keys every experiment shares and the one
+`training:` sub-schema, read through `repro.train.TrainConfig.from_config`), then built into the experiment's
+dataclass (`repro.typed`), a subclass of `ExperimentConfig`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +28,59 @@ COMMON_PROPERTIES: dict[str, Any] = {
 }
 
 
+# The training section of every experiment: the fields of repro.train.TrainConfig that a config may set.
+TRAINING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["steps", "batch_size", "lr"],
+    "properties": {
+        "steps": {"type": "integer", "minimum": 1},
+        "batch_size": {"type": "integer", "minimum": 1},
+        "lr": {"type": "number", "exclusiveMinimum": 0},
+        "optimizer": {"enum": ["adam", "rmsprop", "sgd"]},
+        "betas": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "weight_decay": {"type": "number", "minimum": 0},
+        "eps": {"type": "number", "exclusiveMinimum": 0},
+        "ema_decay": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1},
+        "grad_clip": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "warmup": {"type": "integer", "minimum": 0},
+        "decay_frac": {"type": "number", "minimum": 0, "maximum": 1},
+        "ckpt_every": {"type": "integer", "minimum": 1},
+        "keep_every": {"type": ["integer", "null"], "minimum": 1},
+        "log_every": {"type": "integer", "minimum": 1},
+        "bf16": {"type": "boolean"},
+        "tf32": {"type": "boolean"},
+        "channels_last": {"type": "boolean"},
+        "compile": {"type": ["boolean", "string"]},
+    },
+}
+
+
 class ConfigError(ValueError):
     pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentConfig:
+    """The keys every experiment config has; each experiment's own dataclass extends it."""
+
+    seed: int = 0
+    needs: tuple[str, ...] = ()
+
+
+def defaults_path(paper: str) -> Path:
+    return PROJECT_ROOT / "papers" / paper / "configs" / "defaults.yaml"
+
+
+def overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `top` laid over it: nested mappings merge key by key, anything else in `top` replaces."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def config_path(paper: str, tier: str) -> Path:
@@ -36,6 +96,7 @@ def read_yaml(path: Path) -> Any:
 
 def paper_schema(paper: str) -> dict[str, Any]:
     schema = read_yaml(PROJECT_ROOT / "papers" / paper / "configs" / "schema.yaml")
+    schema.setdefault("$defs", {})["training"] = TRAINING_SCHEMA
     for exp in schema.get("properties", {}).values():
         exp.setdefault("properties", {}).update(COMMON_PROPERTIES)
     return schema
@@ -50,8 +111,14 @@ def load_tier(paper: str, tier: str, path: Path | None = None) -> dict[str, dict
     path = Path(path) if path is not None else config_path(paper, tier)
     if not path.exists():
         return {}
-    data = read_yaml(path) or {}
-    validate(data, paper_schema(paper), path)
+    tier_data = read_yaml(path) or {}
+    if not isinstance(tier_data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of experiment names, got {type(tier_data).__name__}")
+    defaults_file = defaults_path(paper)
+    defaults = (read_yaml(defaults_file) or {}) if defaults_file.exists() else {}
+    data = {exp: overlay(defaults.get(exp) or {}, over or {}) for exp, over in tier_data.items()}
+    where = f"{path} (laid over {defaults_file.name})" if defaults else path
+    validate(data, paper_schema(paper), where)
     return data
 
 
@@ -65,7 +132,7 @@ def load(paper: str, experiment: str, tier: str, path: Path | None = None) -> di
     return configs[experiment]
 
 
-def validate(data: Any, schema: dict[str, Any], path: Path) -> None:
+def validate(data: Any, schema: dict[str, Any], path: Path | str) -> None:
     """Raise ConfigError naming the file and the dotted key of the first problem."""
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
     if not errors:

@@ -37,6 +37,13 @@ class Experiment:
         i = self.stages.index(stage)
         return self.stages[i - 1] if i else None
 
+    def config_class(self) -> type:
+        """The experiment's config dataclass: `Config` in its module."""
+        module = importlib.import_module(self.module)
+        if not hasattr(module, "Config"):
+            raise TypeError(f"{self.module} defines no `Config` dataclass for its experiment config")
+        return module.Config
+
     def stage_function(self, stage: str):
         if stage not in self.stages:
             raise KeyError(f"{self.key} has no stage {stage!r} (it has {', '.join(self.stages)})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,12 +17,29 @@ from repro.provenance import git_commit, package_versions
 METRIC_KEYS = ("dataset", "setting", "metric", "value", "stderr", "unit", "n_samples", "seed")
 
 
+@dataclass(frozen=True, kw_only=True)
+class MetricRow:
+    """One measured number; the engine adds paper, experiment, tier, device, wall time and commit."""
+
+    dataset: str
+    metric: str
+    value: float
+    stderr: float | None = None
+    unit: str = ""
+    n_samples: int
+    seed: int | str
+    setting: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in METRIC_KEYS}
+
+
 @dataclass
 class Run:
     paper: str
     experiment: str
     tier: str
-    cfg: dict[str, Any]
+    cfg: Any  # the experiment's config dataclass (a plain mapping in engine tests)
     runs_root: Path = Path("runs")
     data_root: Path = Path("data")
     started: float = field(default_factory=time.time)
@@ -37,7 +54,7 @@ class Run:
 
     @property
     def seed(self) -> int:
-        return int(self.cfg.get("seed", 0))
+        return int(self.cfg["seed"] if isinstance(self.cfg, Mapping) else self.cfg.seed)
 
     @property
     def smoke(self) -> bool:
@@ -83,10 +100,11 @@ class Run:
             raise FileNotFoundError(f"{p} is missing: run the earlier stage of {self.paper}/{self.experiment} first")
         return json.loads(p.read_text())
 
-    def save_metrics(self, rows: list[dict[str, Any]], synthetic_data: bool = False) -> Path:
+    def save_metrics(self, rows: list[MetricRow | dict[str, Any]], synthetic_data: bool = False) -> Path:
         """Write metrics.json; `synthetic_data` marks rows measured on a stand-in for real data."""
         clean = []
         for row in rows:
+            row = row.as_dict() if isinstance(row, MetricRow) else row
             missing = [k for k in METRIC_KEYS if k not in row]
             extra = [k for k in row if k not in METRIC_KEYS]
             if missing or extra:
