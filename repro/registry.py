@@ -17,6 +17,9 @@ class Experiment:
     name: str
     stages: tuple[str, ...] = ("evaluate",)
     gpu_stages: tuple[str, ...] = field(default=())
+    # The module holding the stage functions and `Config`, when several experiments share one
+    # (default papers.<paper>.<name>); a stage finds its experiment's own parts through `run.experiment`.
+    module_name: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.stages if s not in STAGE_ORDER]
@@ -31,7 +34,7 @@ class Experiment:
 
     @property
     def module(self) -> str:
-        return f"papers.{self.paper}.{self.name}"
+        return self.module_name or f"papers.{self.paper}.{self.name}"
 
     def previous_stage(self, stage: str) -> str | None:
         i = self.stages.index(stage)
