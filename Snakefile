@@ -13,20 +13,11 @@ min_version("8.0")
 report: "report/captions/workflow.rst"
 
 
-envvars:
-    "PATH",
-
-
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 validate(config, f"{workflow.basedir}/config/schema.yaml")
 
-sys.path.insert(0, workflow.basedir)
-# Jobs run `python -m repro`: make that the interpreter running Snakemake (e.g. .venv/bin/snakemake without an
-# activated venv). With --use-conda, each job's conda environment still comes first.
-JOB_PATH = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
-os.environ["PATH"] = JOB_PATH
 from repro import registry  # noqa: E402  (torch-free imports only: building the DAG stays fast)
 from repro.workflow import Workflow  # noqa: E402
 
@@ -34,6 +25,10 @@ W = Workflow(config)  # validates every paper's config for this tier before any 
 RUNS = W.runs
 REPORT = config["report"]
 ENV = f"{workflow.basedir}/environment.yml"
+# Jobs run the interpreter running Snakemake (e.g. .venv/bin/snakemake without an activated venv), or the conda
+# environment's python under --use-conda.
+CONDA = "CONDA" in str(getattr(getattr(workflow, "deployment_settings", None), "deployment_method", ""))
+PYTHON = "python" if CONDA else sys.executable
 # Smoke jobs are tiny: one thread each lets two run side by side; real jobs get every core they are given.
 THREADS = 1 if W.tier == "smoke" else workflow.cores
 
@@ -43,12 +38,6 @@ wildcard_constraints:
     exp="[a-z0-9]+",
 
 
-for paper in registry.PAPERS:
-    if exists(f"{workflow.basedir}/papers/{paper}/rules.smk"):
-
-        include: f"papers/{paper}/rules.smk"
-
-
 rule all:
     input:
         W.default_targets(),
@@ -56,79 +45,45 @@ rule all:
     default_target: True
 
 
-rule train:
-    input:
-        W.stage_input("train"),
-    output:
-        f"{RUNS}/{{paper}}/{{exp}}/stage_train.json",
-    params:
-        stage="train",
-        cli=W.cli_args,
-        cfg=W.config_of,
-    log:
-        f"{RUNS}/{{paper}}/{{exp}}/logs/train.log",
-    resources:
-        gpu=W.gpus("train"),
-    threads: THREADS
-    conda:
-        ENV
-    shell:
-        "python -m repro {params.stage} {wildcards.paper}/{wildcards.exp} {params.cli} --threads {threads} "
-        "--nproc {resources.gpu} > {log} 2>&1"
-
-
-use rule train as select with:
-    input:
-        W.stage_input("select"),
-    output:
-        f"{RUNS}/{{paper}}/{{exp}}/stage_select.json",
-    params:
-        stage="select",
-        cli=W.cli_args,
-        cfg=W.config_of,
-    log:
-        f"{RUNS}/{{paper}}/{{exp}}/logs/select.log",
-    resources:
-        gpu=W.gpus("select"),
-
-
-use rule train as sample with:
-    input:
-        W.stage_input("sample"),
-    output:
-        f"{RUNS}/{{paper}}/{{exp}}/stage_sample.json",
-    params:
-        stage="sample",
-        cli=W.cli_args,
-        cfg=W.config_of,
-    log:
-        f"{RUNS}/{{paper}}/{{exp}}/logs/sample.log",
-    resources:
-        gpu=W.gpus("sample"),
-
-
-use rule train as evaluate with:
-    input:
-        W.stage_input("evaluate"),
-    output:
-        stamp=f"{RUNS}/{{paper}}/{{exp}}/stage_evaluate.json",
-        metrics=f"{RUNS}/{{paper}}/{{exp}}/metrics.json",
-        figures=report(
+def stage_outputs(stage):
+    """Every stage writes its stamp; evaluate also writes the metrics and the figures the report shows."""
+    out = {"stamp": f"{RUNS}/{{paper}}/{{exp}}/stage_{stage}.json"}
+    if stage == "evaluate":
+        out["metrics"] = f"{RUNS}/{{paper}}/{{exp}}/metrics.json"
+        out["figures"] = report(
             directory(f"{RUNS}/{{paper}}/{{exp}}/figures"),
             patterns=["{name}.png"],
             caption="report/captions/experiment_figures.rst",
             category="Figures",
             subcategory="{paper}",
             labels={"experiment": "{exp}", "figure": "{name}"},
-        ),
-    params:
-        stage="evaluate",
-        cli=W.cli_args,
-        cfg=W.config_of,
-    log:
-        f"{RUNS}/{{paper}}/{{exp}}/logs/evaluate.log",
-    resources:
-        gpu=W.gpus("evaluate"),
+        )
+    return out
+
+
+for stage in registry.STAGE_ORDER:
+
+    rule:
+        name:
+            stage
+        input:
+            W.stage_input(stage),
+        output:
+            **stage_outputs(stage),
+        params:
+            stage=stage,
+            cli=W.cli_args,
+            cfg=W.config_of,
+        log:
+            f"{RUNS}/{{paper}}/{{exp}}/logs/{stage}.log",
+        resources:
+            gpu=W.gpus(stage),
+        threads: THREADS
+        conda:
+            ENV
+        shell:
+            "{PYTHON:q} -m repro {params.stage} {wildcards.paper}/{wildcards.exp} {params.cli} --threads {threads} "
+            "--nproc {resources.gpu} > {log:q} 2>&1"
 
 
 rule collect:
@@ -150,7 +105,7 @@ rule collect:
     conda:
         ENV
     shell:
-        "python -m repro collect {wildcards.paper}/{wildcards.exp} {params.cli} --out {output} > {log} 2>&1"
+        "{PYTHON:q} -m repro collect {wildcards.paper}/{wildcards.exp} {params.cli} --out {output:q} > {log:q} 2>&1"
 
 
 rule report:
@@ -179,4 +134,4 @@ rule report:
     conda:
         ENV
     shell:
-        "python -m repro report --results {params.results} --runs-root {params.runs} --out {params.out} > {log} 2>&1"
+        "{PYTHON:q} -m repro report --results {params.results:q} --runs-root {params.runs:q} --out {params.out:q} > {log:q} 2>&1"

@@ -15,6 +15,7 @@ import torch
 from bench import Result, device, emit, seconds
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.langevin import annealed_langevin
+from repro.diffusion.sde import geometric_sigmas
 from repro.nets.refinenet import CondRefineNetDilated, LevelScore
 
 SOURCE = "bench.ncsn_langevin"
@@ -30,7 +31,7 @@ def main() -> None:
     args = p.parse_args()
     dev = device()
     torch.manual_seed(0)
-    sigmas = torch.exp(torch.linspace(0.0, torch.log(torch.tensor(0.01)).item(), 10))
+    sigmas = geometric_sigmas(10, 1.0, 0.01).float()
     score = LevelScore(CondRefineNetDilated(3, args.ngf).eval(), sigmas).to(dev)
     x = torch.rand(args.batch, 3, args.size, args.size, device=dev)
     sig = torch.full((args.batch,), float(sigmas[4]), device=dev)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +24,8 @@ class Workflow:
         self.experiments = registry.experiments()
         self.configs = {paper: tier_config.load_tier(paper, self.tier) for paper in registry.PAPERS}
         allow = " --allow-cpu" if settings["allow_cpu"] else ""
-        self.collect_args = f"--tier {self.tier} --runs-root {settings['runs_root']}"
-        self.cli_args = f"{self.collect_args} --data-root {self.data_root}{allow}"
+        self.collect_args = f"--tier {self.tier} --runs-root {shlex.quote(str(settings['runs_root']))}"
+        self.cli_args = f"{self.collect_args} --data-root {shlex.quote(str(self.data_root))}{allow}"
 
     def experiment(self, wildcards) -> registry.Experiment:
         key = f"{wildcards.paper}/{wildcards.exp}"

@@ -1,1 +1,0 @@
-# ncsn has no paper-specific Snakemake rules: the generic stage rules of the Snakefile cover every experiment.
