@@ -36,22 +36,15 @@ def recorded_versions(metrics: dict | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
+def _git(*args: str) -> str:
+    cwd = Path(__file__).resolve().parent
+    return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=cwd).stdout.strip()
+
+
 def git_commit() -> str:
+    """The checkout's commit, '+dirty' when tracked files differ from it; 'unknown' outside a git checkout."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-        return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+        commit = _git("rev-parse", "--short=12", "HEAD") or "unknown"
+        return commit + ("+dirty" if _git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

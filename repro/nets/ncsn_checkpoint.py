@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from repro.nets.refinenet import CondRefineNetDilated
+from repro.nets.strict_load import load_state_dict_exact
 
 __all__ = ["read_official", "strip_prefix", "infer_config", "load_official_into", "build_from_official"]
 
@@ -57,21 +58,7 @@ def infer_config(state: Mapping[str, torch.Tensor], source: str = "checkpoint") 
 def load_official_into(model: CondRefineNetDilated, state: Mapping[str, torch.Tensor], source: str = "checkpoint"):
     """Load a prefixed official state dict into `model`, strictly; errors name missing, extra and misshapen keys."""
     bare = strip_prefix(state, source)
-    ours = model.state_dict()
-    missing = [k for k in ours if k not in bare]
-    unexpected = [k for k in bare if k not in ours]
-    misshapen = [
-        f"{k}: checkpoint {tuple(bare[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in ours.items()
-        if k in bare and tuple(bare[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or misshapen:
-        raise KeyError(
-            f"{source} does not match CondRefineNetDilated(ngf={model.ngf}, channels={model.channels}): "
-            f"missing {missing[:8]} ({len(missing)}), unexpected {unexpected[:8]} ({len(unexpected)}), "
-            f"shape mismatches {misshapen[:8]} ({len(misshapen)})"
-        )
-    model.load_state_dict(bare, strict=True)
+    load_state_dict_exact(model, bare, source)
     return model
 
 

@@ -17,14 +17,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from repro.nets.strict_load import CheckpointMismatchError, load_state_dict_exact
+
 Weights = Literal["model", "ema"]
 CHECKPOINT_KEYS = ("optimizer", "model", "ema", "step")
 EMA_KEYS = ("decay", "num_updates", "shadow_params")
 PREFIX = "module."
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model: names the missing/unexpected keys and the shape/dtype mismatches."""
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -92,28 +90,6 @@ def select_weights(ckpt: Mapping[str, Any], weights: Weights, model: nn.Module) 
     if weights == "ema":
         return ema_state_dict(model, ckpt["ema"]["shadow_params"], base)
     raise ValueError(f"weights must be 'model' or 'ema', got {weights!r}")
-
-
-def load_state_dict_exact(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    """Load with every key, shape and dtype checked first; the error lists all problems by key."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} {state[k].dtype} vs model {tuple(v.shape)} {v.dtype}"
-        for k, v in own.items()
-        if k in state and (tuple(state[k].shape) != tuple(v.shape) or state[k].dtype != v.dtype)
-    ]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f"missing keys ({len(missing)}): {missing}")
-        if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {unexpected}")
-        if mismatched:
-            parts.append("shape/dtype mismatches:\n  " + "\n  ".join(mismatched))
-        raise CheckpointMismatchError(f"checkpoint does not fit {type(model).__name__}:\n" + "\n".join(parts))
-    model.load_state_dict(state, strict=True)
 
 
 def load_score_sde_checkpoint(

@@ -96,18 +96,23 @@ def churn_gamma(sigma, n_levels: int, s_churn: float = 80.0, s_tmin: float = 0.0
 # ------------------------------------------------------------------------------------------------------- samplers
 
 
+def _predictor(step, score: Score, x: torch.Tensor, sigmas, noise: Noise) -> torch.Tensor:
+    """A stochastic predictor along the grid; the last step returns the mean (no noise), as score_sde's `denoise`."""
+    grid = per_sample_grid(sigmas, x)
+    n = grid.shape[1] - 1
+    for i in range(n):
+        x_new, x_mean = step(x, score(x, grid[:, i]), grid[:, i], grid[:, i + 1], noise(x))
+        x = x_mean if i == n - 1 else x_new
+    return x
+
+
 def euler_maruyama(score: Score, x: torch.Tensor, sigmas, *, noise: Noise = torch.randn_like) -> torch.Tensor:
     """Euler-Maruyama on the reverse VE SDE; NFE = L - 1; the last step returns the mean (no noise).
 
     With `VESDE.time_sigmas(N + 1)` this is score_sde's EulerMaruyamaPredictor (which evaluates at
     linspace(1, eps, N) but steps dt = 1/N; here the steps follow the grid, ending exactly at eps).
     """
-    grid = per_sample_grid(sigmas, x)
-    n = grid.shape[1] - 1
-    for i in range(n):
-        x_new, x_mean = euler_maruyama_step(x, score(x, grid[:, i]), grid[:, i], grid[:, i + 1], noise(x))
-        x = x_mean if i == n - 1 else x_new
-    return x
+    return _predictor(euler_maruyama_step, score, x, sigmas, noise)
 
 
 def reverse_diffusion(score: Score, x: torch.Tensor, sigmas, *, noise: Noise = torch.randn_like) -> torch.Tensor:
@@ -115,12 +120,7 @@ def reverse_diffusion(score: Score, x: torch.Tensor, sigmas, *, noise: Noise = t
 
     score_sde's grid is the N geometric levels followed by 0: `append_zero(geometric_sigmas(N, start, sigma_min))`.
     """
-    grid = per_sample_grid(sigmas, x)
-    n = grid.shape[1] - 1
-    for i in range(n):
-        x_new, x_mean = reverse_diffusion_step(x, score(x, grid[:, i]), grid[:, i], grid[:, i + 1], noise(x))
-        x = x_mean if i == n - 1 else x_new
-    return x
+    return _predictor(reverse_diffusion_step, score, x, sigmas, noise)
 
 
 def probability_flow(score: Score, x: torch.Tensor, sigmas, *, noise: Noise | None = None) -> torch.Tensor:
