@@ -105,16 +105,10 @@ def sampler_results(
 
 def _dlg_gibbs(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device, repeats: int) -> list[Result]:
     """DLG's Gibbs sweep: a Langevin step with the score, then the noise-level classifier picks sigma."""
-    try:
-        from papers.dlg.classifier import SimpleCNN
-        from papers.dlg.gibbs import ClassifierCalls, gibbs_sweep
-        from repro.diffusion.sde import dlg_level_grid
-    except ImportError as err:
-        return [
-            Result(
-                "sampler", "dlg_gibbs_sweep", "wall / (NFE x forward)", float("nan"), "ratio", f"not measured: {err}"
-            )
-        ]
+    from papers.dlg.classifier import SimpleCNN
+    from papers.dlg.gibbs import ClassifierCalls, gibbs_sweep
+    from repro.diffusion.sde import dlg_level_grid
+
     levels = dlg_level_grid(k=100).float().to(dev)
     clf_net = SimpleCNN(n_levels=100, channels=x.shape[1], image_size=x.shape[-1]).to(dev).eval().requires_grad_(False)
     t_clf = forward_seconds(lambda: clf_net(x), dev)
@@ -144,15 +138,9 @@ def _dlg_gibbs(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device,
 
 def _subspace(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device, repeats: int) -> list[Result]:
     """Subspace diffusion: PC in the downsampled subspace, boundary Langevin, PC in the full space."""
-    try:
-        from papers.subspace.operators import down
-        from papers.subspace.sampler import subspace_sample
-    except ImportError as err:
-        return [
-            Result(
-                "sampler", "subspace_sample", "wall / (NFE x forward)", float("nan"), "ratio", f"not measured: {err}"
-            )
-        ]
+    from papers.subspace.operators import down
+    from papers.subspace.sampler import subspace_sample
+
     y = down(x, 1)
     sigma_y = torch.full((y.shape[0],), 0.5, device=dev)
     t_sub = forward_seconds(lambda: net(y, sigma_y), dev)
