@@ -1,5 +1,6 @@
 """Bad input stops before compute with an error naming the problem, and leaves nothing behind."""
 
+import os
 import subprocess
 import sys
 
@@ -13,7 +14,10 @@ EXPERIMENTS = registry.experiments()
 
 
 def _repro(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "repro", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    """The CLI as a user runs it, on a machine forced to have no CUDA device (the refusals assume one)."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "repro", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def _first(predicate):
