@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from papers.ncsn.cifar10 import _net, candidates
+from papers.ncsn.cifar10 import Config, _net, candidates
+from repro import config, typed
 from repro.run import Run
 
 TINY = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "official" / "ncsn_refinenet_tiny.pt"
 
 
 def _run(tmp_path: Path, official: str | None) -> Run:
-    cfg = {"seed": 0, "official_checkpoint": official, "n_levels": 10, "ngf": 16, "train": {"steps": 7}}
+    smoke = typed.build(Config, config.load("ncsn", "cifar10", "smoke"), "smoke")
+    training = {**smoke.training, "steps": 7}
+    cfg = replace(smoke, seed=0, official_checkpoint=official, n_levels=10, ngf=16, training=training)
     return Run("ncsn", "cifar10", "smoke", cfg, runs_root=tmp_path / "runs", data_root=tmp_path / "data")
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
-from papers.ncsn.gmm import MEANS, WEIGHTS, _mixtures, geometric, mode_a_weights, run_sampler, samplers
+from papers.ncsn.gmm import MEANS, WEIGHTS, Config, _mixtures, mode_a_weights, run_sampler, samplers
+from repro import config, typed
+from repro.diffusion.sde import geometric_sigmas
 
-CFG = {
-    "langevin": {"n_steps": 1000, "eps": 0.1},
-    "annealed": {"sigma_begin": 20.0, "sigma_end": 1.0, "n_levels": 10, "n_steps_each": 100, "eps": 0.1},
-}
+CFG = typed.build(Config, config.load("ncsn", "gmm", "paper"), "paper")  # T = 1000 plain, 10 x 100 annealed
 
 
 def test_toy_score_uses_component_variance_sigma_squared():
@@ -27,7 +29,9 @@ def test_toy_score_uses_component_variance_sigma_squared():
 
 
 def test_geometric_levels_match_the_official_grid():
-    s = geometric(20.0, 1.0, 10)
+    """The annealed levels 20 -> 1 are the official np.exp(np.linspace(log b, log e, n)) to the bit."""
+    s = geometric_sigmas(10, 20.0, 1.0).tolist()
+    assert s == np.exp(np.linspace(math.log(20.0), math.log(1.0), 10)).tolist()
     assert len(s) == 10 and abs(s[0] - 20) < 1e-12 and abs(s[-1] - 1) < 1e-12
     assert max(abs(s[i + 1] / s[i] - 20 ** (-1 / 9)) for i in range(9)) < 1e-12
 

@@ -7,7 +7,7 @@ denoising); IS and FID with the TF-compatible Inception against CIFAR-10 train.
 
 `official_checkpoint` (a folder or file under the data root, e.g. `ncsn/run/logs/cifar10`) skips training: the
 official `checkpoint_<step>.pth` files of that folder are the selection candidates. Our own training keeps the
-weights every `train.keep_every` steps (5000 at the paper tier, as the official runs): those snapshots and the final
+weights every `training.keep_every` steps (5000 at the paper tier, as the official runs): those snapshots and the final
 weights are the candidates.
 At the smoke tier a synthetic stand-in replaces the data and the metric is a Frechet distance of 8x8-pooled pixels.
 """
@@ -15,44 +15,55 @@ At the smoke tier a synthetic stand-in replaces the data and the metric is a Fre
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from papers.ncsn.images import (
+    InpaintingConfig,
     annealed_fn,
     build_net,
-    grid_figure,
-    inpaint,
-    inpaint_figure,
     is_synthetic,
     levels,
     load_images,
     load_net,
+    nfe_row,
+    sample_and_inpaint,
     sampling_setting,
+    save_results,
     test_dsm_rows,
-    train_net,
+    train_ncsn,
 )
-from repro.run import Run
+from repro.run import MetricRow, Run
 
 SHAPE = (3, 32, 32)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Config(InpaintingConfig):
+    """The image keys, plus the checkpoint selection: `select_n` samples per candidate, FID at `protocol_n`."""
+
+    official_checkpoint: str | None
+    select_n: int
+    protocol_n: int
+
+
 def train(run: Run) -> None:
-    if run.cfg["official_checkpoint"]:
-        run.log(f"official checkpoint {run.cfg['official_checkpoint']} given: nothing to train")
+    if run.cfg.official_checkpoint:
+        run.log(f"official checkpoint {run.cfg.official_checkpoint} given: nothing to train")
         return
-    train_net(run, "ncsn", load_images(run, "train")[0], levels(run.cfg))
+    train_ncsn(run)
 
 
 def candidates(run: Run) -> list[dict]:
     """Checkpoints to select from: official snapshots (by step), or our kept snapshots and final weights."""
-    official = run.cfg["official_checkpoint"]
+    official = run.cfg.official_checkpoint
     if not official:
         from repro.train import snapshots
 
-        final = run.cfg["train"]["steps"]
+        final = run.cfg.training["steps"]
         kept = [{"kind": "ours", "path": str(f), "step": step} for step, f in snapshots(run, "ncsn") if step < final]
         return [*kept, {"kind": "ours", "name": "ncsn", "step": final}]
     path = Path(run.data_root) / official
@@ -71,17 +82,18 @@ def candidates(run: Run) -> list[dict]:
 
 
 def _net(run: Run, candidate: dict):
+    n_levels = run.cfg.n_levels
     if candidate["kind"] == "ours" and "path" in candidate:
         from repro.train import load_snapshot
 
-        return load_snapshot(run, build_net(run.cfg, run.cfg["n_levels"], SHAPE[0]), Path(candidate["path"]))
+        return load_snapshot(run, build_net(run.cfg, n_levels, SHAPE[0]), Path(candidate["path"]))
     if candidate["kind"] == "ours":
-        return load_net(run, candidate["name"], run.cfg["n_levels"], SHAPE[0])
+        return load_net(run, candidate["name"], n_levels, SHAPE[0])
     from repro.nets.ncsn_checkpoint import build_from_official
 
     net, _ = build_from_official(candidate["path"])
-    if net.num_classes != run.cfg["n_levels"]:
-        raise ValueError(f"{candidate['path']}: {net.num_classes} noise levels, config n_levels={run.cfg['n_levels']}")
+    if net.num_classes != n_levels:
+        raise ValueError(f"{candidate['path']}: {net.num_classes} noise levels, config n_levels={n_levels}")
     return net.to(run.device).eval()
 
 
@@ -134,11 +146,11 @@ def select(run: Run) -> None:
         sample_shards(
             run,
             name,
-            cfg["select_n"],
-            cfg["sample_batch"],
-            annealed_fn(_net(run, cand), sigmas.to(run.device), SHAPE, cfg["sampling"]),
+            cfg.select_n,
+            cfg.sample_batch,
+            annealed_fn(_net(run, cand), sigmas.to(run.device), SHAPE, cfg.sampling),
         )
-        row = _quality(run, load_samples(run, name), cfg["protocol_n"], ("fid",))[0]
+        row = _quality(run, load_samples(run, name), cfg.protocol_n, ("fid",))[0]
         scores.append({**cand, "metric": row["metric"], "value": row["value"]})
         run.log(
             f"candidate {cand.get('path', cand.get('name'))} (step {cand['step']}): {row['metric']} {row['value']:.3f}"
@@ -148,30 +160,8 @@ def select(run: Run) -> None:
 
 
 def sample(run: Run) -> None:
-    from repro.sampling import sample_shards
-
-    cfg, sigmas = run.cfg, levels(run.cfg)
     net = _net(run, run.load_json("selected.json")["selected"])
-    counter: dict = {}
-    sample_shards(
-        run,
-        "samples",
-        cfg["n_samples"],
-        cfg["sample_batch"],
-        annealed_fn(net, sigmas.to(run.device), SHAPE, cfg["sampling"], counter),
-    )
-    if counter:
-        run.save_json("nfe.json", counter)
-    refs = _inpaint_refs(run)
-    rows = inpaint(run, net, sigmas.to(run.device), refs)
-    with open(run.path("inpainting.npz"), "wb") as fh:
-        np.savez(fh, images=rows)
-
-
-def _inpaint_refs(run: Run) -> torch.Tensor:
-    images = load_images(run, "train")[0]
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(run.seed))
-    return images[order[: run.cfg["inpaint"]["n_refs"]]]
+    sample_and_inpaint(run, net, SHAPE, refs_split="train")
 
 
 def evaluate(run: Run) -> None:
@@ -182,24 +172,10 @@ def evaluate(run: Run) -> None:
     selected = run.load_json("selected.json")["selected"]
     setting = {**sampling_setting(cfg), "checkpoint": selected["kind"], "step": selected["step"]}
     rows = [
-        {"dataset": "cifar10", "setting": setting, "seed": run.seed, **r}
-        for r in _quality(run, x, cfg["protocol_n"], ("isc", "fid"))
+        MetricRow(dataset=cfg.dataset, setting=setting, seed=run.seed, **r)
+        for r in _quality(run, x, cfg.protocol_n, ("isc", "fid"))
     ]
-    nfe = run.load_json("nfe.json")["nfe"]
-    rows.append(
-        {
-            "dataset": "cifar10",
-            "setting": setting,
-            "metric": "nfe",
-            "value": float(nfe),
-            "stderr": None,
-            "unit": "evaluations",
-            "n_samples": len(x),
-            "seed": run.seed,
-        }
-    )
+    rows.append(nfe_row(run, setting, len(x)))
     net = _net(run, selected)
-    rows += test_dsm_rows(run, net, levels(cfg), load_images(run, "test")[0], "cifar10")
-    run.save_metrics(rows, synthetic_data=is_synthetic(cfg))
-    grid_figure(run, "samples", x, cfg["grid"], "NCSN samples, CIFAR-10", "Uncurated annealed Langevin samples.")
-    inpaint_figure(run, np.load(run.root / "inpainting.npz")["images"], "CIFAR-10")
+    rows += test_dsm_rows(run, net, levels(cfg), load_images(run, "test")[0])
+    save_results(run, rows, x, "CIFAR-10", "NCSN samples, CIFAR-10")

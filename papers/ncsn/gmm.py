@@ -10,20 +10,50 @@ Perturbed scores follow the official toy code (`models/gmm.py`, `GMMDistAnneal`)
 The measured number is the weight of the (-5,-5) mode: the fraction of particles nearer to (-5,-5) than to
 (5,5), per seed; rows give the mean and standard error over seeds. An extra row runs annealed Langevin in the
 "code" convention (twice the step) as a step-convention ablation.
+Config: `n_seeds` seeds of `n_particles` particles from U[-box, box]^2; `langevin:` (n_steps, eps) and
+`annealed:` (sigma_begin, sigma_end, n_levels, n_steps_each, eps).
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from repro.run import Run
+from repro.config import ExperimentConfig
+from repro.diffusion.sde import geometric_sigmas
+from repro.run import MetricRow, Run
 
 WEIGHTS = (0.2, 0.8)
 MEANS = ((-5.0, -5.0), (5.0, 5.0))
 DATASET = "gmm2d"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Langevin:
+    n_steps: int
+    eps: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Annealed:
+    sigma_begin: float
+    sigma_end: float
+    n_levels: int
+    n_steps_each: int
+    eps: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(ExperimentConfig):
+    n_seeds: int
+    n_particles: int
+    box: float
+    langevin: Langevin
+    annealed: Annealed
 
 
 def _mixtures():
@@ -34,31 +64,53 @@ def _mixtures():
     return toy, data
 
 
-def geometric(begin: float, end: float, n: int) -> list[float]:
-    """n levels from `begin` down to `end`, evenly spaced in log (official: exp(linspace(log b, log e, n)))."""
-    return np.exp(np.linspace(math.log(begin), math.log(end), n)).tolist()
-
-
-def samplers(cfg: dict) -> dict[str, dict]:
+def samplers(cfg: Config) -> dict[str, dict[str, Any]]:
     """The sampler variants of this experiment and their settings (recorded in every metric row)."""
-    a, p = cfg["annealed"], cfg["langevin"]
+    a, p = cfg.annealed, cfg.langevin
     annealed = {
-        "sigma_begin": a["sigma_begin"],
-        "sigma_end": a["sigma_end"],
-        "L": a["n_levels"],
-        "T": a["n_steps_each"],
-        "eps": a["eps"],
+        "sigma_begin": a.sigma_begin,
+        "sigma_end": a.sigma_end,
+        "L": a.n_levels,
+        "T": a.n_steps_each,
+        "eps": a.eps,
     }
     return {
-        "langevin": {"sampler": "langevin", "convention": "paper", "sigma": 1.0, "T": p["n_steps"], "eps": p["eps"]},
+        "langevin": {"sampler": "langevin", "convention": "paper", "sigma": 1.0, "T": p.n_steps, "eps": p.eps},
         "annealed": {"sampler": "annealed", "convention": "paper", **annealed},
         "annealed_code": {"sampler": "annealed_code", "convention": "code", **annealed},
     }
 
 
-def run_sampler(name: str, setting: dict, x0: torch.Tensor, gen: torch.Generator):
+def _plain(score, x0: torch.Tensor, setting: dict[str, Any], noise: Callable) -> torch.Tensor:
+    from repro.diffusion.samplers.langevin import langevin
+
+    return langevin(
+        score,
+        x0,
+        setting["sigma"],
+        n_steps=setting["T"],
+        eps=setting["eps"],
+        convention=setting["convention"],
+        noise=noise,
+    )
+
+
+def _annealed(score, x0: torch.Tensor, setting: dict[str, Any], noise: Callable) -> torch.Tensor:
+    from repro.diffusion.samplers.langevin import annealed_langevin
+
+    sigmas = geometric_sigmas(setting["L"], setting["sigma_begin"], setting["sigma_end"]).tolist()
+    return annealed_langevin(
+        score, x0, sigmas, n_steps=setting["T"], eps=setting["eps"], convention=setting["convention"], noise=noise
+    )
+
+
+# Sampler variant -> its update loop, given (score, x0, setting, noise).
+RUNNERS: dict[str, Callable] = {"langevin": _plain, "annealed": _annealed, "annealed_code": _annealed}
+
+
+def run_sampler(name: str, setting: dict[str, Any], x0: torch.Tensor, gen: torch.Generator):
+    """(final particles, NFE) of variant `name` from `x0`, its noise drawn from `gen`."""
     from repro.diffusion.nfe import CountingScore
-    from repro.diffusion.samplers.langevin import annealed_langevin, langevin
 
     toy, _ = _mixtures()
     score = CountingScore(toy.score)
@@ -66,33 +118,18 @@ def run_sampler(name: str, setting: dict, x0: torch.Tensor, gen: torch.Generator
     def noise(x):
         return torch.randn(x.shape, generator=gen, dtype=x.dtype)
 
-    if name == "langevin":
-        x = langevin(
-            score,
-            x0,
-            setting["sigma"],
-            n_steps=setting["T"],
-            eps=setting["eps"],
-            convention=setting["convention"],
-            noise=noise,
-        )
-    else:
-        sigmas = geometric(setting["sigma_begin"], setting["sigma_end"], setting["L"])
-        x = annealed_langevin(
-            score, x0, sigmas, n_steps=setting["T"], eps=setting["eps"], convention=setting["convention"], noise=noise
-        )
-    return x, score.nfe
+    return RUNNERS[name](score, x0, setting, noise), score.nfe
 
 
 def sample(run: Run) -> None:
     """Per seed: one U[-8,8]^2 start shared by every sampler, each sampler with its own noise stream."""
     cfg = run.cfg
-    n, box = cfg["n_particles"], cfg["box"]
+    n, box = cfg.n_particles, cfg.box
     _, data = _mixtures()
     out: dict[str, np.ndarray] = {}
     nfe: dict[str, int] = {}
     variants = samplers(cfg)
-    for r in run.progress(range(cfg["n_seeds"]), total=cfg["n_seeds"], desc="seeds"):
+    for r in run.progress(range(cfg.n_seeds), total=cfg.n_seeds, desc="seeds"):
         seed = run.seed * 1000 + r
         x0 = torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 * box - box
         out.setdefault("exact", []).append(data.sample(n, torch.Generator().manual_seed(seed + 1)).numpy())
@@ -103,7 +140,7 @@ def sample(run: Run) -> None:
     with open(run.path("samples.npz"), "wb") as fh:
         np.savez(fh, **{k: np.stack(v) for k, v in out.items()})
     run.save_json("nfe.json", nfe)
-    run.log(f"sampled {cfg['n_seeds']} seeds x {n} particles; NFE {nfe}")
+    run.log(f"sampled {cfg.n_seeds} seeds x {n} particles; NFE {nfe}")
 
 
 def mode_a_weights(x: np.ndarray) -> np.ndarray:
@@ -120,18 +157,18 @@ def evaluate(run: Run) -> None:
     samples = dict(np.load(run.root / "samples.npz"))
     nfe = run.load_json("nfe.json")
     settings = {"exact": {"sampler": "exact"}, **samplers(cfg)}
-    seeds = f"{run.seed * 1000}-{run.seed * 1000 + cfg['n_seeds'] - 1}"
+    seeds = f"{run.seed * 1000}-{run.seed * 1000 + cfg.n_seeds - 1}"
     rows = []
     for name, setting in settings.items():
         w = mode_a_weights(samples[name])
         mean, se = mean_stderr(w)
         base = {"dataset": DATASET, "setting": setting, "n_samples": int(samples[name].shape[1]), "seed": seeds}
-        rows.append({**base, "metric": "weight_mode_a", "value": mean, "stderr": se, "unit": "fraction"})
+        rows.append(MetricRow(**base, metric="weight_mode_a", value=mean, stderr=se, unit="fraction"))
         if name in nfe:
-            rows.append({**base, "metric": "nfe", "value": float(nfe[name]), "stderr": None, "unit": "evaluations"})
+            rows.append(MetricRow(**base, metric="nfe", value=float(nfe[name]), unit="evaluations"))
         run.log(f"{name}: weight of (-5,-5) = {mean:.4f} +- {se if se is None else round(se, 4)}")
     run.save_metrics(rows)
-    _figure(run, samples, cfg["box"])
+    _figure(run, samples, cfg.box)
 
 
 def _figure(run: Run, samples: dict[str, np.ndarray], box: float) -> None:

@@ -1,30 +1,74 @@
-"""Pieces shared by NCSN's image experiments: data, noise levels, training, sampling, inpainting, figures.
+"""Pieces shared by NCSN's image experiments: config, data, noise levels, training, sampling, inpainting, figures.
 
 Training follows the official `AnnealRunner`: uniform dequantisation x*255/256 + U/256, random horizontal flips
-where the config says so (CIFAR-10, CelebA), DSM over L geometric levels with lambda(sigma) = sigma^2 and one
-uniform level per sample, Adam. Sampling is annealed Langevin from U[0,1] with no final denoising; images are
-stored as uint8 after clamping to [0, 1].
+where the config says so (`flip`: CIFAR-10, CelebA), DSM over `n_levels` geometric levels `sigma_begin` ->
+`sigma_end` with lambda(sigma) = sigma^2 and one uniform level per sample, Adam (the `training:` section).
+Sampling (`sampling:`) is annealed Langevin from U[0,1] with no final denoising; images are stored as uint8 after
+clamping to [0, 1]. `synthetic_n` > 0 replaces the data by a deterministic stand-in of that many images (smoke).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from repro.run import Run
+from repro.config import ExperimentConfig
+from repro.diffusion.sde import geometric_sigmas
+from repro.run import MetricRow, Run
 
 
-def levels(cfg: dict) -> torch.Tensor:
+@dataclass(frozen=True, kw_only=True)
+class Annealed:
+    """Annealed Langevin: `n_steps_each` steps per level, step eps (scaled by sigma_i^2 / sigma_L^2)."""
+
+    n_steps_each: int
+    eps: float
+    convention: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageConfig(ExperimentConfig):
+    """The keys every NCSN image experiment has."""
+
+    dataset: str
+    synthetic_n: int
+    ngf: int
+    sigma_begin: float
+    sigma_end: float
+    n_levels: int
+    flip: bool
+    training: dict[str, Any]
+    sampling: Annealed
+    n_samples: int
+    sample_batch: int
+    grid: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inpaint:
+    n_refs: int
+    n_per_ref: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class InpaintingConfig(ImageConfig):
+    """An image experiment that also draws inpaintings (Alg. 2): CIFAR-10, CelebA."""
+
+    inpaint: Inpaint
+
+
+def levels(cfg: ImageConfig) -> torch.Tensor:
     """sigma_1 > ... > sigma_L, geometric (float64 linspace in log, then float32, as the official code)."""
-    s = np.exp(np.linspace(math.log(cfg["sigma_begin"]), math.log(cfg["sigma_end"]), cfg["n_levels"]))
-    return torch.tensor(s, dtype=torch.float32)
+    return geometric_sigmas(cfg.n_levels, cfg.sigma_begin, cfg.sigma_end).to(torch.float32)
 
 
-def is_synthetic(cfg: dict) -> bool:
-    return cfg["synthetic_n"] > 0
+def is_synthetic(cfg: ImageConfig) -> bool:
+    return cfg.synthetic_n > 0
 
 
 def load_images(run: Run, split: str = "train") -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -34,18 +78,18 @@ def load_images(run: Run, split: str = "train") -> tuple[torch.Tensor, torch.Ten
         from repro.data.synthetic import synthetic_like
 
         offset = {"train": 0, "valid": 1, "test": 2}[split]
-        d = synthetic_like(cfg["dataset"], cfg["synthetic_n"], seed=run.seed * 3 + offset)
+        d = synthetic_like(cfg.dataset, cfg.synthetic_n, seed=run.seed * 3 + offset)
     else:
         from repro.data.load import load_dataset
 
-        d = load_dataset(cfg["dataset"], run.data_root, split=split)
+        d = load_dataset(cfg.dataset, run.data_root, split=split)
     return d.images, d.labels
 
 
-def build_net(cfg: dict, n_levels: int, channels: int):
+def build_net(cfg: ImageConfig, n_levels: int, channels: int):
     from repro.nets.refinenet import CondRefineNetDilated
 
-    return CondRefineNetDilated(channels, cfg["ngf"], n_levels)
+    return CondRefineNetDilated(channels, cfg.ngf, n_levels)
 
 
 def train_net(run: Run, name: str, images: torch.Tensor, sigmas: torch.Tensor):
@@ -55,23 +99,20 @@ def train_net(run: Run, name: str, images: torch.Tensor, sigmas: torch.Tensor):
     from repro.diffusion.losses import dsm_loss
     from repro.train import TrainConfig, train
 
-    cfg, t = run.cfg, run.cfg["train"]
+    cfg = run.cfg
+    tc = TrainConfig.from_config(cfg.training, name, log_every=min(100, cfg.training["steps"]))
     batches = TensorBatches(
-        images, t["batch_size"], seed=run.seed, transform=image_transform(dequant=True, flip=cfg["flip"])
+        images, tc.batch_size, seed=run.seed, transform=image_transform(dequant=True, flip=cfg.flip)
     )
     torch.manual_seed(run.seed)
     net = build_net(cfg, len(sigmas), images.shape[1])
     levels_on_device = sigmas.to(run.device)
-    tc = TrainConfig(
-        steps=t["steps"],
-        lr=t["lr"],
-        batch_size=t["batch_size"],
-        ckpt_every=t["ckpt_every"],
-        keep_every=t.get("keep_every"),
-        log_every=min(100, t["steps"]),
-        name=name,
-    )
     return train(run, net, lambda model, x: dsm_loss(model, x, levels_on_device), batches, tc)
+
+
+def train_ncsn(run: Run) -> None:
+    """The one NCSN of an image experiment, trained on its training split."""
+    train_net(run, "ncsn", load_images(run, "train")[0], levels(run.cfg))
 
 
 def load_net(run: Run, name: str, n_levels: int, channels: int):
@@ -80,12 +121,14 @@ def load_net(run: Run, name: str, n_levels: int, channels: int):
     return load_trained(run, build_net(run.cfg, n_levels, channels), name)
 
 
-def annealed_fn(
-    net, sigmas: torch.Tensor, shape: tuple[int, ...], sampling: dict, counter: dict | None = None
+def uniform_start_fn(
+    net, sigmas: torch.Tensor, shape: tuple[int, ...], draw: Callable, counter: dict | None
 ) -> Callable:
-    """`fn(gen, n)` for `repro.sampling.sample_shards`: annealed Langevin from U[0,1], uint8 output."""
+    """`fn(gen, n)` for `repro.sampling.sample_shards`: `draw(score, x0, noise)` from U[0,1], uint8 output.
+
+    The score counts its evaluations; the last count goes to `counter["nfe"]` when a counter is given.
+    """
     from repro.diffusion.nfe import CountingScore
-    from repro.diffusion.samplers.langevin import annealed_langevin
     from repro.nets.refinenet import LevelScore
     from repro.sampling import to_uint8
 
@@ -93,15 +136,7 @@ def annealed_fn(
 
     def fn(gen, n: int) -> torch.Tensor:
         score = CountingScore(level_score)
-        x = annealed_langevin(
-            score,
-            gen.rand(shape),
-            sigmas.tolist(),
-            n_steps=sampling["n_steps_each"],
-            eps=sampling["eps"],
-            convention=sampling["convention"],
-            noise=gen.randn_like,
-        )
+        x = draw(score, gen.rand(shape), gen.randn_like)
         if counter is not None:
             counter["nfe"] = score.nfe
         return to_uint8(x)
@@ -109,17 +144,65 @@ def annealed_fn(
     return fn
 
 
-def sampling_setting(cfg: dict) -> dict:
-    s = cfg["sampling"]
+def annealed_fn(
+    net, sigmas: torch.Tensor, shape: tuple[int, ...], sampling: Annealed, counter: dict | None = None
+) -> Callable:
+    """`fn(gen, n)` for `repro.sampling.sample_shards`: annealed Langevin from U[0,1], uint8 output."""
+    from repro.diffusion.samplers.langevin import annealed_langevin
+
+    def draw(score, x0: torch.Tensor, noise: Callable) -> torch.Tensor:
+        return annealed_langevin(
+            score,
+            x0,
+            sigmas.tolist(),
+            n_steps=sampling.n_steps_each,
+            eps=sampling.eps,
+            convention=sampling.convention,
+            noise=noise,
+        )
+
+    return uniform_start_fn(net, sigmas, shape, draw, counter)
+
+
+def langevin_setting(sampler: str, convention: str, eps: float, n_steps: int, **noise: float) -> dict[str, Any]:
+    """The recorded setting of a Langevin sampler that starts from U[0,1] and ends without denoising."""
     return {
-        "sampler": "annealed",
-        "convention": s["convention"],
-        "eps": s["eps"],
-        "T": s["n_steps_each"],
-        "L": cfg["n_levels"],
+        "sampler": sampler,
+        "convention": convention,
+        "eps": eps,
+        "T": n_steps,
+        **noise,
         "init": "uniform",
         "denoise": "none",
     }
+
+
+def sampling_setting(cfg: ImageConfig) -> dict[str, Any]:
+    s = cfg.sampling
+    return langevin_setting("annealed", s.convention, s.eps, s.n_steps_each, L=cfg.n_levels)
+
+
+def sample_and_inpaint(run: Run, net, shape: tuple[int, ...], refs_split: str) -> None:
+    """`n_samples` annealed Langevin samples (their NFE in nfe.json), then inpaintings of references drawn from
+    `refs_split` (inpainting.npz)."""
+    from repro.sampling import sample_shards
+
+    cfg, sigmas = run.cfg, levels(run.cfg)
+    counter: dict = {}
+    sample_shards(
+        run,
+        "samples",
+        cfg.n_samples,
+        cfg.sample_batch,
+        annealed_fn(net, sigmas.to(run.device), shape, cfg.sampling, counter),
+    )
+    if counter:  # empty when every shard already existed (a resumed job)
+        run.save_json("nfe.json", counter)
+    images = load_images(run, refs_split)[0]
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(run.seed))
+    rows = inpaint(run, net, sigmas.to(run.device), images[order[: cfg.inpaint.n_refs]])
+    with open(run.path("inpainting.npz"), "wb") as fh:
+        np.savez(fh, images=rows)
 
 
 def inpaint(run: Run, net, sigmas: torch.Tensor, refs: torch.Tensor) -> np.ndarray:
@@ -132,13 +215,13 @@ def inpaint(run: Run, net, sigmas: torch.Tensor, refs: torch.Tensor) -> np.ndarr
     from repro.rng import StackedGenerator
     from repro.sampling import sample_seed, to_uint8
 
-    cfg, k = run.cfg, run.cfg["inpaint"]["n_per_ref"]
-    refs = refs[: cfg["inpaint"]["n_refs"]].to(run.device)
+    cfg = run.cfg
+    k, s = cfg.inpaint.n_per_ref, cfg.sampling
+    refs = refs[: cfg.inpaint.n_refs].to(run.device)
     known = refs.repeat_interleave(k, dim=0)
     mask = torch.zeros_like(known[:1], dtype=torch.bool)
     mask[..., : known.shape[-1] // 2] = True
     gen = StackedGenerator([sample_seed(run.seed + 1, i) for i in range(len(known))], device=run.device)
-    s = cfg["sampling"]
     with torch.no_grad():
         x = annealed_langevin_inpaint(
             LevelScore(net, sigmas).to(run.device),
@@ -146,15 +229,37 @@ def inpaint(run: Run, net, sigmas: torch.Tensor, refs: torch.Tensor) -> np.ndarr
             sigmas.tolist(),
             known=known,
             mask=mask,
-            n_steps=s["n_steps_each"],
-            eps=s["eps"],
-            convention=s["convention"],
+            n_steps=s.n_steps_each,
+            eps=s.eps,
+            convention=s.convention,
             noise=gen.randn_like,
         )
     shown = torch.where(mask, refs, torch.zeros_like(refs))
     out = torch.cat([shown[:, None], x.view(len(refs), k, *refs.shape[1:])], dim=1)
     u8 = to_uint8(out.flatten(0, 1))
     return u8.view(len(refs), k + 1, *u8.shape[1:]).cpu().numpy()
+
+
+def nfe_row(run: Run, setting: dict[str, Any], n_samples: int) -> MetricRow:
+    """Score evaluations per sample of the `samples` set (nfe.json, written by `sample_and_inpaint`)."""
+    nfe = run.load_json("nfe.json")["nfe"]
+    return MetricRow(
+        dataset=run.cfg.dataset,
+        setting=setting,
+        metric="nfe",
+        value=float(nfe),
+        unit="evaluations",
+        n_samples=n_samples,
+        seed=run.seed,
+    )
+
+
+def save_results(run: Run, rows: list[MetricRow], samples: np.ndarray, label: str, grid_title: str) -> None:
+    """metrics.json, the sample grid and the inpainting figure of a run made by `sample_and_inpaint`."""
+    cfg = run.cfg
+    run.save_metrics(rows, synthetic_data=is_synthetic(cfg))
+    grid_figure(run, "samples", samples, cfg.grid, grid_title, "Uncurated annealed Langevin samples.")
+    inpaint_figure(run, np.load(run.root / "inpainting.npz")["images"], label)
 
 
 def grid_figure(run: Run, name: str, images: np.ndarray, n: int, title: str, caption: str) -> None:
@@ -193,7 +298,7 @@ def _show(run: Run, name: str, tiled: np.ndarray, title: str, caption: str) -> N
     run.save_figure(fig, name, title, caption)
 
 
-def test_dsm_rows(run: Run, net, sigmas: torch.Tensor, images: torch.Tensor, dataset: str, n: int = 500) -> list:
+def test_dsm_rows(run: Run, net, sigmas: torch.Tensor, images: torch.Tensor, n: int = 500) -> list[MetricRow]:
     """Held-out DSM loss per level (the acceptance check of the official checkpoint), as metric rows."""
     from repro.data.augment import dequantize
     from repro.diffusion.losses import dsm_loss
@@ -206,15 +311,14 @@ def test_dsm_rows(run: Run, net, sigmas: torch.Tensor, images: torch.Tensor, dat
         with torch.no_grad():
             loss = dsm_loss(net, x, sigmas.to(run.device), labels=torch.full((len(x),), i, device=run.device))
         rows.append(
-            {
-                "dataset": dataset,
-                "setting": {"level": i, "sigma": round(sigma, 6)},
-                "metric": "dsm_loss_test",
-                "value": float(loss),
-                "stderr": None,
-                "unit": "loss",
-                "n_samples": len(x),
-                "seed": run.seed,
-            }
+            MetricRow(
+                dataset=run.cfg.dataset,
+                setting={"level": i, "sigma": round(sigma, 6)},
+                metric="dsm_loss_test",
+                value=float(loss),
+                unit="loss",
+                n_samples=len(x),
+                seed=run.seed,
+            )
         )
     return rows

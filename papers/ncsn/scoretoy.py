@@ -6,19 +6,33 @@ from the mixture each step (the official toy runner does the same; the sample co
 
 Evaluation on a 201 x 201 grid over [-8, 8]^2: the error |s_theta(x) - grad log p(x)| is averaged separately
 over the high-density region (within distance `r_high` of a mode centre) and the low-density region (farther
-than `r_low` from both); the headline number is their ratio low/high.
+than `r_low` from both); the headline number is their ratio low/high. Config: `hidden` (MLP width), `box`,
+`r_high`, `r_low`, and the `training:` section (one checkpoint, at the end, unless it sets `ckpt_every`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from papers.ncsn.gmm import DATASET, MEANS, WEIGHTS
-from repro.run import Run
+from repro.config import ExperimentConfig
+from repro.run import MetricRow, Run
 
 GRID = 201
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(ExperimentConfig):
+    hidden: int
+    box: float
+    r_high: float
+    r_low: float
+    training: dict[str, Any]
 
 
 def score_mlp(hidden: int = 128) -> nn.Sequential:
@@ -33,18 +47,11 @@ def _data():
     return GaussianMixture(WEIGHTS, MEANS, stds=1.0)
 
 
-def _train_cfg(cfg: dict):
+def _train_cfg(cfg: Config):
     from repro.train import TrainConfig
 
-    t = cfg["train"]
-    return TrainConfig(
-        steps=t["steps"],
-        lr=t["lr"],
-        batch_size=t["batch_size"],
-        ckpt_every=t["steps"],
-        log_every=min(100, t["steps"]),
-        name="ssm_mlp",
-    )
+    steps = cfg.training["steps"]
+    return TrainConfig.from_config(cfg.training, "ssm_mlp", ckpt_every=steps, log_every=min(100, steps))
 
 
 def train(run: Run) -> None:
@@ -52,14 +59,15 @@ def train(run: Run) -> None:
     from repro.train import train as run_training
 
     cfg = run.cfg
-    data, batch = _data(), cfg["train"]["batch_size"]
+    tc = _train_cfg(cfg)
+    data, batch = _data(), tc.batch_size
 
     def batches(step: int) -> torch.Tensor:
         return data.sample(batch, torch.Generator().manual_seed(run.seed * 1_000_003 + step)).float()
 
     torch.manual_seed(run.seed)
-    model = score_mlp(cfg["hidden"])
-    run_training(run, model, lambda m, x: sliced_score_matching_vr(m, x), batches, _train_cfg(cfg))
+    model = score_mlp(cfg.hidden)
+    run_training(run, model, lambda m, x: sliced_score_matching_vr(m, x), batches, tc)
 
 
 def _grid(box: float) -> torch.Tensor:
@@ -90,43 +98,39 @@ def evaluate(run: Run) -> None:
     from repro.train import load_trained
 
     cfg = run.cfg
-    model = load_trained(run, score_mlp(cfg["hidden"]), "ssm_mlp").cpu()
-    e = score_errors(model, cfg["box"])
-    high, low = e["dist"] <= cfg["r_high"], e["dist"] >= cfg["r_low"]
+    model = load_trained(run, score_mlp(cfg.hidden), "ssm_mlp").cpu()
+    e = score_errors(model, cfg.box)
+    high, low = e["dist"] <= cfg.r_high, e["dist"] >= cfg.r_low
     err_high, err_low = float(e["error"][high].mean()), float(e["error"][low].mean())
-    setting = {"score": "ssm_mlp", "steps": cfg["train"]["steps"], "r_high": cfg["r_high"], "r_low": cfg["r_low"]}
-    base = {"dataset": DATASET, "setting": setting, "stderr": None, "seed": run.seed}
+    setting = {"score": "ssm_mlp", "steps": cfg.training["steps"], "r_high": cfg.r_high, "r_low": cfg.r_low}
+    base = {"dataset": DATASET, "setting": setting, "seed": run.seed}
+    n_high, n_low = int(high.sum()), int(low.sum())
+    exact_low = float(np.linalg.norm(e["exact"][low], axis=1).mean())
     rows = [
-        {**base, "metric": "score_error_high_density", "value": err_high, "unit": "L2", "n_samples": int(high.sum())},
-        {**base, "metric": "score_error_low_density", "value": err_low, "unit": "L2", "n_samples": int(low.sum())},
-        {
+        MetricRow(**base, metric="score_error_high_density", value=err_high, unit="L2", n_samples=n_high),
+        MetricRow(**base, metric="score_error_low_density", value=err_low, unit="L2", n_samples=n_low),
+        MetricRow(
             **base,
-            "metric": "score_error_ratio_low_high",
-            "value": err_low / err_high,
-            "unit": "ratio",
-            "n_samples": int(high.sum() + low.sum()),
-        },
-        {
-            **base,
-            "metric": "exact_score_norm_low_density",
-            "value": float(np.linalg.norm(e["exact"][low], axis=1).mean()),
-            "unit": "L2",
-            "n_samples": int(low.sum()),
-        },
+            metric="score_error_ratio_low_high",
+            value=err_low / err_high,
+            unit="ratio",
+            n_samples=n_high + n_low,
+        ),
+        MetricRow(**base, metric="exact_score_norm_low_density", value=exact_low, unit="L2", n_samples=n_low),
     ]
     run.save_metrics(rows)
     run.log(f"score error: high-density {err_high:.4f}, low-density {err_low:.4f}, ratio {err_low / err_high:.2f}")
     _figure(run, e, cfg)
 
 
-def _figure(run: Run, e: dict[str, np.ndarray], cfg: dict) -> None:
+def _figure(run: Run, e: dict[str, np.ndarray], cfg: Config) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    box = cfg["box"]
+    box = cfg.box
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     img = axes[0].imshow(
         e["error"].reshape(GRID, GRID),
@@ -135,7 +139,7 @@ def _figure(run: Run, e: dict[str, np.ndarray], cfg: dict) -> None:
         norm=LogNorm(vmin=max(e["error"].min(), 1e-3)),
         cmap="viridis",
     )
-    for r, style in ((cfg["r_high"], "-"), (cfg["r_low"], "--")):
+    for r, style in ((cfg.r_high, "-"), (cfg.r_low, "--")):
         for m in MEANS:
             axes[0].add_patch(plt.Circle(m, r, fill=False, color="white", ls=style, lw=0.8))
     fig.colorbar(img, ax=axes[0], label="|s_theta - grad log p|")
