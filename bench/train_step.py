@@ -47,14 +47,8 @@ def cases(steps: int) -> list[Case]:
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(256, 3, 16, 16, generator=gen)
     digits = torch.rand(256, 1, 28, 28, generator=gen)
-    out = []
     builders = [_ncsn, _dlg_score, _dlg_classifier, _subspace_ncsnpp, _sohl]
-    for build in builders:
-        try:
-            out.append(build(steps, images, digits))
-        except ImportError as err:  # a paper module still being written: say so, measure the others
-            print(f"bench.train_step: {build.__name__[1:]} skipped ({err})")
-    return out
+    return [build(steps, images, digits) for build in builders]
 
 
 def _ncsn(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
@@ -116,23 +110,14 @@ def _subspace_ncsnpp(steps: int, images: torch.Tensor, digits: torch.Tensor) -> 
 
 
 def _sohl(steps: int, images: torch.Tensor, digits: torch.Tensor) -> Case:
-    from papers.sohl.common import gaussian_vector_model
+    from papers.sohl import swissroll
+    from repro import config, typed
 
     x = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
-    cfg = {
-        "net": "mlp",
-        "hidden": [64, 64],
-        "activation": "tanh",
-        "T": 40,
-        "beta1": 0.001,
-        "learned_beta": True,
-        "mean_param": "forward",
-        "readout": "per_step",
-        "rbf_units": 16,
-    }
+    cfg = typed.build(swissroll.Config, config.load("sohl", "swissroll", "cpu"), "bench")
     return Case(
         "sohl swiss-roll MLP (T 40, batch 500)",
-        gaussian_vector_model(cfg, x, 0),
+        swissroll.build(cfg, swissroll.Variant("mlp", "learned", cfg.noise), x, 0),
         lambda m, b: m.loss(b),
         TensorBatches(x, 500),
         TrainConfig(steps=steps, lr=1e-2, batch_size=500, ema_decay=0.995, ckpt_every=steps),

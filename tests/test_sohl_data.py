@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from papers.sohl import data
+from papers.sohl import common, data, images
 from papers.sohl.heartbeat import is_heartbeat
-from repro import claims, config
+from repro import claims, config, registry, typed
 
 
 def test_heartbeat_generator_has_five_equiprobable_sequences():
@@ -86,6 +86,18 @@ def test_configs_validate_and_claims_load():
     ids = {c.id for c in claims.load("sohl")}
     assert {"sohl.heart.K", "sohl.heart.below_true", "sohl.swiss.K", "sohl.cifar.K"} <= ids
     schema = config.paper_schema("sohl")
-    bad = {"heartbeat": {**config.load("sohl", "heartbeat", "smoke"), "steps": 0}}
-    with pytest.raises(config.ConfigError, match="steps"):
+    heartbeat = config.load("sohl", "heartbeat", "smoke")
+    bad = {"heartbeat": {**heartbeat, "training": {**heartbeat["training"], "steps": 0}}}
+    with pytest.raises(config.ConfigError, match="training.steps"):
         config.validate(bad, schema, "smoke.yaml")
+
+
+def test_every_config_builds_its_dataclass_and_training_config():
+    """The CLI builds each experiment's `Config` before any stage runs; CIFAR-10, dead leaves and bark share
+    papers/sohl/images.py's, with one loader each."""
+    for tier in config.TIERS:
+        for name, cfg in config.load_tier("sohl", tier).items():
+            built = typed.build(registry.get(f"sohl/{name}").config_class(), cfg, f"{tier}: {name}")
+            assert common.train_config(built.training, name).steps == cfg["training"]["steps"]
+    shared = {e.name for e in registry.experiments(("sohl",)).values() if e.module == images.__name__}
+    assert shared == set(images.LOADERS) == {"cifar10", "deadleaves", "bark"}

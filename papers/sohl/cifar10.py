@@ -1,31 +1,32 @@
 """CIFAR-10 (Sec. 3.2, Table 1): dequantised images, T = 1000, multi-scale conv + dense reverse model, K in bits
-per RGB pixel (three channels summed); denoising at SNR 1 by posterior sampling. Paper tier only (plus smoke)."""
+per RGB pixel (three channels summed); denoising at SNR 1 by posterior sampling. Paper tier only (plus smoke).
+The stages are papers/sohl/images.py's.
+"""
 
 from __future__ import annotations
 
-from papers.sohl import images
+from dataclasses import dataclass
+
+from papers.sohl.data import ImageData
+from repro import typed
 from repro.data.load import load_dataset
 from repro.data.synthetic import synthetic_like
 from repro.run import Run
 
 
-def load(run: Run) -> images.ImageData:
-    cfg = run.cfg
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """The config's `source:` section: the packaged data set read."""
+
+    dataset: str
+
+
+def load(run: Run) -> ImageData:
+    """`n_train` training images (0: all), the whole test split; a synthetic stand-in at the smoke tier."""
+    src, n = typed.build(Source, run.cfg.source, "cifar10.source"), run.cfg.n_train
     if run.smoke:
-        x = synthetic_like("cifar10", cfg["n_train"] + cfg["n_test"], run.seed).images
-        return images.ImageData("cifar10", x[: cfg["n_train"]], x[cfg["n_train"] :], synthetic=True)
-    train = load_dataset("cifar10", run.data_root, "train").images
-    train = train[: cfg["n_train"]] if cfg["n_train"] else train
-    return images.ImageData("cifar10", train, load_dataset("cifar10", run.data_root, "test").images)
-
-
-def train(run: Run) -> None:
-    images.train(run, load(run))
-
-
-def sample(run: Run) -> None:
-    images.sample(run, load(run))
-
-
-def evaluate(run: Run) -> None:
-    images.evaluate(run, load(run))
+        x = synthetic_like(src.dataset, n + run.cfg.n_test, run.seed).images
+        return ImageData("cifar10", x[:n], x[n:], synthetic=True)
+    train = load_dataset(src.dataset, run.data_root, "train").images
+    train = train[:n] if n else train
+    return ImageData("cifar10", train, load_dataset(src.dataset, run.data_root, "test").images)

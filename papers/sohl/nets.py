@@ -7,6 +7,8 @@ Readouts start at zero, so an untrained reverse model is exactly the (perturbati
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,7 +65,7 @@ class TimeReadout(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, n_in: int, widths: list[int], act: str) -> None:
+    def __init__(self, n_in: int, widths: Sequence[int], act: str) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for w in widths:

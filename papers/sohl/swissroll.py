@@ -8,64 +8,117 @@ Trains every (net, schedule) pair at the main noise level, and the RBF with a le
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from papers.sohl import common, data  # noqa: E402
-from papers.sohl.gaussian import GaussianDiffusion  # noqa: E402
+from papers.sohl.gaussian import GaussianDiffusion, Schedule  # noqa: E402
+from papers.sohl.nets import MLP, NormalisedRBF, VectorReverseNet  # noqa: E402
+from repro.config import ExperimentConfig  # noqa: E402
 from repro.run import Run  # noqa: E402
 from repro.train import load_trained  # noqa: E402
 
 
-def variants(cfg: dict) -> list[dict]:
+@dataclass(frozen=True, kw_only=True)
+class Config(ExperimentConfig):
+    """Gaussian diffusion on the 2-D Swiss roll; `nets` x `schedules` at `noise`, the RBF at each `noise_sweep`."""
+
+    T: int
+    beta1: float
+    mean_param: str
+    readout: str
+    n_bumps: int = 10
+    bump_axis: str = "linear"
+    nets: tuple[str, ...]
+    schedules: tuple[str, ...]
+    noise: float
+    noise_sweep: tuple[float, ...]
+    rbf_units: int
+    hidden: tuple[int, ...]
+    activation: str
+    n_train: int
+    n_test: int
+    eval_batch: int
+    n_samples: int
+    training: dict[str, Any]  # the `training:` section, read by repro.train.TrainConfig.from_config
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained model: reverse-net body, beta schedule (learned or fixed) and the generator's noise."""
+
+    net: str
+    schedule: str
+    noise: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.net}_{self.schedule}_noise{self.noise:g}"
+
+    def setting(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def variants(cfg: Config) -> list[Variant]:
     """Every model to train: the main (net x schedule) grid, then the RBF/learned noise sweep."""
-    out = [{"net": n, "schedule": s, "noise": cfg["noise"]} for n in cfg["nets"] for s in cfg["schedules"]]
-    out += [{"net": "rbf", "schedule": "learned", "noise": z} for z in cfg["noise_sweep"] if z != cfg["noise"]]
+    out = [Variant(n, s, cfg.noise) for n in cfg.nets for s in cfg.schedules]
+    out += [Variant("rbf", "learned", z) for z in cfg.noise_sweep if z != cfg.noise]
     return out
 
 
-def name(v: dict) -> str:
-    return f"{v['net']}_{v['schedule']}_noise{v['noise']:g}"
-
-
-def splits(cfg: dict, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, data.UnitScale]:
-    train = data.swiss_roll(cfg["n_train"], torch.Generator().manual_seed(seed * 1000), noise)
-    test = data.swiss_roll(cfg["n_test"], torch.Generator().manual_seed(seed * 1000 + 1), noise)
+def splits(cfg: Config, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, data.UnitScale]:
+    train = data.swiss_roll(cfg.n_train, torch.Generator().manual_seed(seed * 1000), noise)
+    test = data.swiss_roll(cfg.n_test, torch.Generator().manual_seed(seed * 1000 + 1), noise)
     scale = data.UnitScale(train)
     return scale(train), scale(test), scale
 
 
-def build(cfg: dict, v: dict, x_train: torch.Tensor, seed: int) -> GaussianDiffusion:
-    return common.gaussian_vector_model(
-        {**cfg, "net": v["net"], "learned_beta": v["schedule"] == "learned"}, x_train, seed
-    )
+def body(cfg: Config, net: str, x_train: torch.Tensor, gen: torch.Generator) -> nn.Module:
+    """RBF (centres at random training points, width = RMS distance to the nearest other centre) or MLP body."""
+    if net == "rbf":
+        idx = torch.randperm(len(x_train), generator=gen)[: cfg.rbf_units]
+        centres = x_train[idx]
+        dist = torch.cdist(centres, centres) + torch.eye(len(centres)) * 1e9
+        return NormalisedRBF(centres, float(dist.min(1).values.pow(2).mean().sqrt()))
+    return MLP(x_train.shape[1], cfg.hidden, cfg.activation)
+
+
+def build(cfg: Config, v: Variant, x_train: torch.Tensor, seed: int) -> GaussianDiffusion:
+    gen = torch.Generator().manual_seed(seed)
+    d = x_train.shape[1]
+    net = VectorReverseNet(body(cfg, v.net, x_train, gen), d, cfg.T, 2, cfg.readout, cfg.n_bumps, cfg.bump_axis)
+    return GaussianDiffusion(net, Schedule(cfg.T, cfg.beta1, v.schedule == "learned"), cfg.mean_param)
 
 
 def train(run: Run) -> None:
     for v in variants(run.cfg):
-        x_train, _, _ = splits(run.cfg, v["noise"], run.seed)
-        common.fit(run, build(run.cfg, v, x_train, run.seed), x_train, run.cfg, name=name(v))
+        x_train, _, _ = splits(run.cfg, v.noise, run.seed)
+        common.fit(run, build(run.cfg, v, x_train, run.seed), x_train, run.cfg.training, name=v.name)
 
 
 def evaluate(run: Run) -> None:
     cfg = run.cfg
     rows, sweep, models = [], [], {}
     for v in variants(cfg):
-        x_train, x_test, _ = splits(cfg, v["noise"], run.seed)
-        model = load_trained(run, build(cfg, v, x_train, run.seed), name(v))
-        k = common.per_example_bound(model, x_test.to(run.device), cfg["eval_batch"], run.seed)
-        new = common.bound_rows(k, common.gaussian_null(x_test), 1.0, "bits", "swissroll", v, run.seed)
+        x_train, x_test, _ = splits(cfg, v.noise, run.seed)
+        model = load_trained(run, build(cfg, v, x_train, run.seed), v.name)
+        k = common.per_example_bound(model, x_test.to(run.device), cfg.eval_batch, run.seed)
+        new = common.bound_rows(k, common.gaussian_null(x_test), 1.0, "bits", "swissroll", v.setting(), run.seed)
         rows += new
-        if v["net"] == "rbf" and v["schedule"] == "learned":
-            sweep.append((v["noise"], new[0]["value"], new[0]["stderr"]))
-        models[name(v)] = (model, x_test)
-        run.log(f"{name(v)}: K = {new[0]['value']:.3f} +- {new[0]['stderr']:.3f} bits")
+        if v.net == "rbf" and v.schedule == "learned":
+            sweep.append((v.noise, new[0].value, new[0].stderr))
+        models[v.name] = (model, x_test)
+        run.log(f"{v.name}: K = {common.plus_minus(new[0])} bits")
     run.save_metrics(rows)
-    main = {"net": "rbf", "schedule": cfg["schedules"][0], "noise": cfg["noise"]}
-    trajectory_figure(run, *models[name(main)], name(main))
+    main = Variant("rbf", cfg.schedules[0], cfg.noise)
+    trajectory_figure(run, *models[main.name], main.name)
     sweep_figure(run, sorted(sweep))
 
 
@@ -74,7 +127,7 @@ def trajectory_figure(run: Run, model: GaussianDiffusion, x_test: torch.Tensor, 
     """Fig. 1 analogue: forward diffusion of data (top) and reverse diffusion of samples (bottom) at t = 0, T/2, T."""
     T = model.T
     torch.manual_seed(run.seed + 2)
-    n = min(len(x_test), run.cfg["n_samples"])
+    n = min(len(x_test), run.cfg.n_samples)
     x0 = x_test[:n].to(run.device)
     c = model.coefs()
     steps = (0, T // 2, T)
