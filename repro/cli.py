@@ -104,6 +104,7 @@ def run_stage(
                 f"to run it here anyway."
             )
     from repro import distributed
+    from repro.rng import seed_everything
 
     run = Run(exp.paper, exp.name, tier, typed_cfg, runs_root=runs_root, data_root=data_root)
     distributed.setup(run.device)  # joins the process group under torchrun and pins this rank's GPU
@@ -111,6 +112,7 @@ def run_stage(
     t0 = time.time()
     if main_rank:
         run.log(f"stage {stage} started on {run.device_name()}")
+    seed_everything(run.seed)  # before the stage builds anything
     fn(run)
     stamp = run.path(f"stage_{stage}.json")
     if main_rank:

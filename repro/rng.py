@@ -1,10 +1,21 @@
-"""One random stream per sample, so a sample depends on its own seed and never on the batch it ran in."""
+"""Seeding: every global generator at stage start, and one random stream per sample, so a sample depends on its own
+seed and never on the batch it ran in."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (CUDA included): a stage that builds a model from the
+    global stream before seeding anything itself gives the same weights in every process."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 class StackedGenerator:
