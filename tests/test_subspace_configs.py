@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from repro import claims, config, registry
+from repro import claims, config, registry, typed
 
 
 def test_every_tier_validates() -> None:
@@ -61,24 +61,22 @@ def test_official_subspace_checkpoint_path_loads_strictly(official_fixtures, tmp
 
     meta = json.loads((official_fixtures / "ncsnpp_tiny.json").read_text())
     arch = {k: v for k, v in meta["architecture_config"].items() if k not in ("image_size", "data.image_size")}
-    cfg = {
-        "levels": [1],
-        "full_model": {"config": arch},
-        "subspace_models": {"16x16": {"config": arch, "checkpoint": "ncsnpp_tiny_trained5.pt"}},
-    }
-    run = Run("subspace", "cifar10", "paper", cfg, runs_root=tmp_path, data_root=official_fixtures)
+    smoke = config.load("subspace", "cifar10", "smoke")
+
+    def run_with(checkpoint: str) -> Run:
+        models = {
+            "full_model": {"config": arch},
+            "subspace_models": {"16x16": {"config": arch, "checkpoint": checkpoint}},
+        }
+        cfg = typed.build(cifar10.Config, {**smoke, "levels": [1], **models}, "test")
+        return Run("subspace", "cifar10", "paper", cfg, runs_root=tmp_path, data_root=official_fixtures)
+
+    run = run_with("ncsnpp_tiny_trained5.pt")
     model = cifar10._load(run, 1)
     io = torch.load(official_fixtures / "ncsnpp_tiny_trained5_io.pt", weights_only=True)
     with torch.no_grad():
         out = model(io["x"].to(run.device), io["sigmas"].to(run.device)).cpu()
     torch.testing.assert_close(out, io["output_ema_weights"], rtol=1e-4, atol=1e-4 * float(out.abs().max()))
-    run_missing = Run(
-        "subspace",
-        "cifar10",
-        "paper",
-        {**cfg, "subspace_models": {"16x16": {"config": arch, "checkpoint": "absent.pth"}}},
-        runs_root=tmp_path,
-        data_root=official_fixtures,
-    )
+    run_missing = run_with("absent.pth")
     with pytest.raises(FileNotFoundError, match="absent.pth"):
         cifar10._load(run_missing, 1)

@@ -17,11 +17,17 @@ per sample.
 sub-VP runs in the α-scaled variable x/α_t (noise level σ_t/α_t, `repro.diffusion.sde.SubVPSDE`), where the
 reverse-diffusion predictor, the Langevin corrector and the boundary step take their VE form; results are
 reported for x_0 ≈ x/α_ε.
+
+Config (`Config`): the law (`image_size`, `n_components`, `mean_scale`, `sub_std`, `orth_std`, `violated_scale`,
+`layout_seed`), `variants`, `sdes` with their parameters (`sigma_min`/`sigma_max`, `beta_min`/`beta_max`, `eps` per
+SDE), `n_data` points per fit, `seeds` sampling seeds of `n_samples`, `n_projections` for sliced W2, and the keys
+every subspace experiment shares (`papers.subspace.sampler.SubspaceConfig`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,42 +36,125 @@ import torch
 from papers.subspace.divergence import cut_time, divergence_curve
 from papers.subspace.method import implicit_log_prob, split_steps
 from papers.subspace.operators import down, downsampling_rmsd, orthogonal, orthogonal_dim
-from papers.subspace.sampler import PCSettings, subspace_sample
+from papers.subspace.sampler import SubspaceConfig, subspace_sample
 from papers.subspace.toy import SubspaceMixture, subspace_score
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
-from repro.diffusion.sde import VESDE, SubVPSDE, append_zero
+from repro.diffusion.sde import SDE, VESDE, SubVPSDE, append_zero
 from repro.metrics.distances import frechet_distance, mean_stderr, sliced_wasserstein2
-from repro.run import Run
+from repro.run import MetricRow, Run
 
 LEVEL_NAMES = {1: "4x4", 2: "2x2"}
+# the per-seed sample metrics of every sampler arm and their units ("wall" is reported as wall_per_sample)
+SAMPLE_METRICS = {
+    "fd": "",
+    "sw2": "",
+    "sigma_perp_samples": "per dim",
+    "orth_mean_error": "per dim",
+    "wall": "s/sample",
+}
 
 
-def build_law(cfg: dict[str, Any], variant: str) -> SubspaceMixture:
+@dataclass(frozen=True, kw_only=True)
+class Config(SubspaceConfig):
+    # the law of each variant (`build_law`)
+    image_size: int
+    n_components: int
+    mean_scale: float
+    sub_std: float
+    orth_std: float
+    violated_scale: float  # "violated": orthogonal means of RMS violated_scale × orth_std per dimension
+    layout_seed: int
+    variants: tuple[str, ...]
+    # the SDEs (`sde_table`): VE takes sigma_min / sigma_max, sub-VP beta_min / beta_max; eps: the final time per SDE
+    sdes: tuple[str, ...]
+    beta_min: float
+    beta_max: float
+    eps: dict[str, float]
+    # sizes: points per fit, sliced-W2 projections, sampling seeds
+    n_data: int
+    n_projections: int
+    seeds: int
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One sampler: the full-space PC sampler (level None) or the subspace sampler cut at `cut_time`."""
+
+    rule: str
+    level: int | None
+    n_sub: int
+    cut_time: float | None
+
+    @property
+    def subspace(self) -> str:
+        return "full" if self.level is None else LEVEL_NAMES[self.level]
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Samples of one arm and seed, with the NFE per stage, the evaluated dimensions and the wall time."""
+
+    x: torch.Tensor
+    sub_nfe: int
+    full_nfe: int
+    cost_dims: int
+    wall_per_sample: float
+
+
+@dataclass
+class ArmResult:
+    """One arm of one SDE measured over every seed."""
+
+    sde: str
+    arm: Arm
+    per_seed: dict[str, list[float]]  # SAMPLE_METRICS per seed
+    last: Draw  # NFE and cost do not depend on the seed
+
+    def summary(self) -> dict[str, tuple[float, float | None]]:
+        return {metric: mean_stderr(values) for metric, values in self.per_seed.items()}
+
+
+@dataclass
+class VariantResult:
+    """Everything measured on one variant of the law, before it becomes rows, JSON and figures."""
+
+    variant: str
+    n_data: int
+    sigma_perp: dict[int, float]  # measured on the data, per level
+    sigma_perp_exact: dict[int, float]
+    n_held_out: int
+    nll_exact: float
+    nll_implicit: dict[int, float]
+    n_div: int
+    curves: dict[tuple[str, int], list[float]]  # (sde, level) -> D_F at the divergence times
+    cuts: dict[tuple[str, int], dict[float, float]]  # (sde, level) -> threshold -> cut-off time
+    floor: list[float]  # sliced W2 between two exact sample sets, per seed
+    arms: list[ArmResult] = field(default_factory=list)
+
+
+def build_law(cfg: Config, variant: str) -> SubspaceMixture:
     """The data law of a variant: mixture means uniform in [0, mean_scale]^16 (4×4 coordinates)."""
-    g = torch.Generator().manual_seed(cfg["layout_seed"])
-    m, size = cfg["n_components"], cfg["image_size"]
-    means = cfg["mean_scale"] * torch.rand(m, 1, size // 2, size // 2, generator=g, dtype=torch.float64)
+    g = torch.Generator().manual_seed(cfg.layout_seed)
+    m, size = cfg.n_components, cfg.image_size
+    means = cfg.mean_scale * torch.rand(m, 1, size // 2, size // 2, generator=g, dtype=torch.float64)
     b = torch.zeros(m, 1, size, size, dtype=torch.float64)
     if variant == "violated":
         raw = orthogonal(torch.randn(m, 1, size, size, generator=g, dtype=torch.float64), 1)
         per_dim = raw.flatten(1).norm(dim=1) / orthogonal_dim((1, size, size), 1) ** 0.5
-        b = cfg["violated_scale"] * cfg["orth_std"] * raw / per_dim.reshape(-1, 1, 1, 1)
+        b = cfg.violated_scale * cfg.orth_std * raw / per_dim.reshape(-1, 1, 1, 1)
     weights = torch.full((m,), 1.0 / m, dtype=torch.float64)
-    return SubspaceMixture(weights, means, cfg["sub_std"], b, cfg["orth_std"], levels=1)
+    return SubspaceMixture(weights, means, cfg.sub_std, b, cfg.orth_std, levels=1)
 
 
-def noise_grid(sde_name: str, cfg: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(times, VE-coordinate noise levels) at `n` times t_i = linspace(1, eps, n)."""
-    t = torch.linspace(1.0, cfg["eps"][sde_name], n, dtype=torch.float64)
-    return t, sde_sigma(sde_name, cfg, t)
+def sde_table(cfg: Config) -> dict[str, SDE]:
+    """The SDEs by config name; `.sigma(t)` is the noise level in the VE coordinate (sub-VP: std/α)."""
+    return {"ve": VESDE(cfg.sigma_min, cfg.sigma_max), "subvp": SubVPSDE(cfg.beta_min, cfg.beta_max)}
 
 
-def sde_sigma(sde_name: str, cfg: dict[str, Any], t: torch.Tensor) -> torch.Tensor:
-    if sde_name == "ve":
-        return VESDE(cfg["sigma_min"], cfg["sigma_max"]).sigma(t)
-    sde = SubVPSDE(cfg["beta_min"], cfg["beta_max"])
-    return sde.std(t) / sde.alpha(t)
+def sampling_grid(sde: SDE, eps: float, n_steps: int) -> torch.Tensor:
+    """VE-coordinate noise levels at t_i = linspace(1, eps, n_steps), then 0: the grid every arm shares."""
+    return append_zero(sde.sigma(torch.linspace(1.0, eps, n_steps, dtype=torch.float64)))
 
 
 def orth_mean_error(x: torch.Tensor, law: SubspaceMixture) -> float:
@@ -81,49 +170,33 @@ def orth_mean_error(x: torch.Tensor, law: SubspaceMixture) -> float:
     return float(np.sqrt(np.mean(errs) * x[0].numel() / orthogonal_dim(law.shape, 1)))
 
 
-def run_sampler(cfg, law, sde_name, level, n_sub, sigma_perp, seed) -> dict[str, Any]:
-    """Sample n with the full (level None) or the subspace sampler; returns samples, NFE per stage, cost, wall."""
-    n, steps, shape = cfg["n_samples"], cfg["n_steps"], law.shape
-    _, sig = noise_grid(sde_name, cfg, steps)
-    sigmas = append_zero(sig)
+def run_sampler(
+    cfg: Config, law: SubspaceMixture, sigmas: torch.Tensor, arm: Arm, sigma_perp: float, seed: int
+) -> Draw:
+    """Sample n_samples with the full (arm level None) or the subspace sampler on the grid `sigmas`."""
+    n, shape = cfg.n_samples, law.shape
     g = torch.Generator().manual_seed(seed)
 
     def noise(v):
         return torch.randn(v.shape, generator=g, dtype=v.dtype)
 
-    pc = PCSettings(
-        snr=cfg["snr"],
-        n_corrector=cfg["n_corrector"],
-        boundary_snr=cfg["boundary_snr"],
-        boundary_steps=cfg["boundary_steps"],
-    )
     full = CountingScore(law.score)
     start = time.perf_counter()
-    if level is None:
-        x = pc_sampler(
-            full,
-            sigmas[0] * torch.randn(n, *shape, generator=g, dtype=torch.float64),
-            sigmas,
-            noise=noise,
-            snr=pc.snr,
-            n_corrector=pc.n_corrector,
-        )
+    if arm.level is None:
+        x0 = sigmas[0] * torch.randn(n, *shape, generator=g, dtype=torch.float64)
+        x = pc_sampler(full, x0, sigmas, noise=noise, snr=cfg.snr, n_corrector=cfg.n_corrector)
         sub_nfe, sub_dim = 0, 0
     else:
-        sub_shape = (shape[0], shape[1] >> level, shape[2] >> level)
-        sub = CountingScore(subspace_score(law.subspace_mixture(level), sub_shape))
+        sub_shape = (shape[0], shape[1] >> arm.level, shape[2] >> arm.level)
+        sub = CountingScore(subspace_score(law.subspace_mixture(arm.level), sub_shape))
         y = sigmas[0] * torch.randn(n, *sub_shape, generator=g, dtype=torch.float64)
-        x = subspace_sample(full, sub, y, sigmas, n_sub=n_sub, levels=level, sigma_perp=sigma_perp, noise=noise, pc=pc)
+        x = subspace_sample(
+            full, sub, y, sigmas, n_sub=arm.n_sub, levels=arm.level, sigma_perp=sigma_perp, noise=noise, pc=cfg.pc
+        )
         sub_nfe, sub_dim = sub.nfe, int(np.prod(sub_shape))
     wall = time.perf_counter() - start
-    full_dim = int(np.prod(shape))
-    return {
-        "x": x,
-        "sub_nfe": sub_nfe,
-        "full_nfe": full.nfe,
-        "cost_dims": sub_nfe * sub_dim + full.nfe * full_dim,
-        "wall_per_sample": wall / n,
-    }
+    cost = sub_nfe * sub_dim + full.nfe * int(np.prod(shape))
+    return Draw(x=x, sub_nfe=sub_nfe, full_nfe=full.nfe, cost_dims=cost, wall_per_sample=wall / n)
 
 
 def _noise_fn(shape: torch.Size, seed: int):
@@ -131,199 +204,238 @@ def _noise_fn(shape: torch.Size, seed: int):
     return lambda i: torch.randn(shape, generator=torch.Generator().manual_seed(seed * 1000 + i), dtype=torch.float64)
 
 
-def evaluate(run: Run) -> None:
-    cfg = run.cfg
-    rows: list[dict[str, Any]] = []
-    curves: dict[str, Any] = {}
-    results: dict[str, Any] = {}
+def _nll_implicit(law: SubspaceMixture, held_out: torch.Tensor, level: int, sigma_perp: float) -> float:
+    """NLL per dimension of held-out data under the implicit model of one subspace (exact subspace law)."""
+    mix = law.subspace_mixture(level)
+    zero = torch.zeros(len(held_out), dtype=torch.float64)
+    lp = implicit_log_prob(lambda y, s: mix.log_prob(y.flatten(1), s), held_out, level, sigma_perp, zero)
+    return -float(lp.mean()) / held_out[0].numel()
 
-    def row(dataset, setting, metric, value, unit, n, stderr=None, seed=None):
-        # the variant leads the setting so that a claim's setting can select it (claims match on setting)
-        rows.append(
-            {
-                "dataset": dataset,
-                "setting": {"variant": dataset.removeprefix("gauss8_"), **setting},
-                "metric": metric,
-                "value": float(value),
-                "stderr": stderr,
-                "unit": unit,
-                "n_samples": int(n),
-                "seed": run.seed if seed is None else seed,
-            }
-        )
 
-    seeds = list(range(run.seed, run.seed + cfg["seeds"]))
-    seed_label = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else seeds[0]
-    times = np.linspace(0.0, 1.0, cfg["n_times"])
-    for variant in cfg["variants"]:
-        law = build_law(cfg, variant)
-        ds = f"gauss8_{variant}"
-        data = law.sample(cfg["n_data"], torch.Generator().manual_seed(run.seed))
-        sigma_perp = {}
-        for level in cfg["levels"]:
-            sp = downsampling_rmsd(data, level)
-            sigma_perp[level] = sp
-            row(ds, {"subspace": LEVEL_NAMES[level], "source": "measured"}, "sigma_perp", sp, "per dim", len(data))
-            row(
-                ds,
-                {"subspace": LEVEL_NAMES[level], "source": "exact"},
-                "sigma_perp",
-                law.orth_std_to(level),
-                "per dim",
-                0,
-            )
-        held_out = law.sample(cfg["n_data"], torch.Generator().manual_seed(run.seed + 1))
-        zero = torch.zeros(len(held_out), dtype=torch.float64)
-        dims = held_out[0].numel()
-        row(ds, {"model": "exact"}, "nll", -float(law.log_prob(held_out, zero).mean()) / dims, "nats/dim", len(zero))
-        for level in cfg["levels"]:
-            mix = law.subspace_mixture(level)
-            lp = implicit_log_prob(
-                lambda y, s, mix=mix: mix.log_prob(y.flatten(1), s), held_out, level, sigma_perp[level], zero
-            )
-            row(
-                ds,
-                {"model": "implicit", "subspace": LEVEL_NAMES[level]},
-                "nll",
-                -float(lp.mean()) / dims,
-                "nats/dim",
-                len(zero),
-            )
-        cuts: dict[tuple[str, int], dict[float, float]] = {}
-        x0 = data[: cfg["n_div_samples"]]
-        for sde_name in cfg["sdes"]:
-            sig_t = sde_sigma(sde_name, cfg, torch.as_tensor(times)).tolist()
-            for level in cfg["levels"]:
-                curve = divergence_curve(
-                    law.score,
-                    x0,
-                    level,
-                    sigma_perp[level],
-                    sig_t,
-                    _noise_fn(x0.shape, run.seed),
-                )
-                key = f"{variant}/{sde_name}/{LEVEL_NAMES[level]}"
-                curves[key] = {"t": times.tolist(), "divergence": curve}
-                for t, d in zip(times, curve, strict=True):
-                    row(
-                        ds,
-                        {"sde": sde_name, "subspace": LEVEL_NAMES[level], "t": round(float(t), 4)},
-                        "fisher_divergence",
-                        d,
-                        "normalised",
-                        len(x0),
-                    )
-                cuts[(sde_name, level)] = {}
-                for thr in cfg["thresholds"]:
-                    t1 = cut_time(times, curve, thr)
-                    cuts[(sde_name, level)][thr] = t1
-                    row(
-                        ds,
-                        {"sde": sde_name, "subspace": LEVEL_NAMES[level], "threshold": thr},
-                        "cut_time",
-                        t1,
-                        "t",
-                        len(x0),
-                    )
-                curves[key]["cuts"] = {str(k): v for k, v in cuts[(sde_name, level)].items()}
-        exact_sets = [law.sample(cfg["n_samples"], torch.Generator().manual_seed(10_000 + s)) for s in seeds]
-        floor = [
+def _curves(
+    law: SubspaceMixture,
+    x0: torch.Tensor,
+    sigma_perp: dict[int, float],
+    sdes: dict[str, SDE],
+    times: np.ndarray,
+    seed: int,
+) -> dict[tuple[str, int], list[float]]:
+    """D_F of the exact score at `times`, per (SDE, level): the SDE only sets the noise level of each time."""
+    curves = {}
+    for sde_name, sde in sdes.items():
+        sig_t = sde.sigma(torch.as_tensor(times)).tolist()
+        for level, sp in sigma_perp.items():
+            curves[(sde_name, level)] = divergence_curve(law.score, x0, level, sp, sig_t, _noise_fn(x0.shape, seed))
+    return curves
+
+
+def _arms(cfg: Config, cuts: dict[tuple[str, int], dict[float, float]], sde_name: str) -> list[Arm]:
+    """The full sampler, then per level one subspace arm per cut-off (divergence rule, fixed) with n_sub >= 1."""
+    arms = [Arm("full", None, 0, None)]
+    for level in cfg.levels:
+        rule_cuts = [(f"div{thr:g}", t1) for thr, t1 in cuts[(sde_name, level)].items()]
+        for rule, t1 in rule_cuts + [("fixed", t) for t in cfg.fixed_cut_times]:
+            n_sub, _ = split_steps(cfg.n_steps, t1)
+            if n_sub >= 1:
+                arms.append(Arm(rule, level, n_sub, t1))
+    return arms
+
+
+def _sample_arm(
+    cfg: Config,
+    law: SubspaceMixture,
+    sigmas: torch.Tensor,
+    arm: Arm,
+    sigma_perp: float,
+    seeds: list[int],
+    exact_sets: list[torch.Tensor],
+) -> tuple[dict[str, list[float]], Draw]:
+    """The sample metrics of one arm per seed, against that seed's exact samples; and the last draw."""
+    per_seed: dict[str, list[float]] = {metric: [] for metric in SAMPLE_METRICS}
+    for s, exact in zip(seeds, exact_sets, strict=True):
+        out = run_sampler(cfg, law, sigmas, arm, sigma_perp, s)
+        x, ref = out.x.flatten(1), exact.flatten(1)
+        per_seed["fd"].append(frechet_distance(x, ref))
+        per_seed["sw2"].append(sliced_wasserstein2(x, ref, cfg.n_projections, seed=s))
+        per_seed["sigma_perp_samples"].append(downsampling_rmsd(out.x, 1))
+        per_seed["orth_mean_error"].append(orth_mean_error(out.x, law))
+        per_seed["wall"].append(out.wall_per_sample)
+    return per_seed, out
+
+
+def _measure_variant(run: Run, variant: str, sdes: dict[str, SDE], seeds: list[int]) -> VariantResult:
+    """σ⊥, NLL, D_F curves and cut-offs, the exact-vs-exact floor and every sampler arm of one variant."""
+    cfg: Config = run.cfg
+    law = build_law(cfg, variant)
+    data = law.sample(cfg.n_data, torch.Generator().manual_seed(run.seed))
+    sigma_perp = {level: downsampling_rmsd(data, level) for level in cfg.levels}
+    held_out = law.sample(cfg.n_data, torch.Generator().manual_seed(run.seed + 1))
+    zero = torch.zeros(len(held_out), dtype=torch.float64)
+    x0 = data[: cfg.n_div_samples]
+    times = np.linspace(0.0, 1.0, cfg.n_times)
+    curves = _curves(law, x0, sigma_perp, {name: sdes[name] for name in cfg.sdes}, times, run.seed)
+    exact_sets = [law.sample(cfg.n_samples, torch.Generator().manual_seed(10_000 + s)) for s in seeds]
+    result = VariantResult(
+        variant=variant,
+        n_data=len(data),
+        sigma_perp=sigma_perp,
+        sigma_perp_exact={level: law.orth_std_to(level) for level in cfg.levels},
+        n_held_out=len(held_out),
+        nll_exact=-float(law.log_prob(held_out, zero).mean()) / held_out[0].numel(),
+        nll_implicit={level: _nll_implicit(law, held_out, level, sigma_perp[level]) for level in cfg.levels},
+        n_div=len(x0),
+        curves=curves,
+        cuts={key: {thr: cut_time(times, c, thr) for thr in cfg.thresholds} for key, c in curves.items()},
+        floor=[
             sliced_wasserstein2(
-                exact_sets[i].flatten(1),
-                law.sample(cfg["n_samples"], torch.Generator().manual_seed(20_000 + s)).flatten(1),
-                cfg["n_projections"],
+                exact.flatten(1),
+                law.sample(cfg.n_samples, torch.Generator().manual_seed(20_000 + s)).flatten(1),
+                cfg.n_projections,
                 seed=s,
             )
-            for i, s in enumerate(seeds)
+            for s, exact in zip(seeds, exact_sets, strict=True)
+        ],
+    )
+    for sde_name in cfg.sdes:
+        sigmas = sampling_grid(sdes[sde_name], cfg.eps[sde_name], cfg.n_steps)
+        for arm in _arms(cfg, result.cuts, sde_name):
+            per_seed, last = _sample_arm(cfg, law, sigmas, arm, sigma_perp.get(arm.level, 0.0), seeds, exact_sets)
+            result.arms.append(ArmResult(sde_name, arm, per_seed, last))
+            _log_arm(run, variant, result.arms[-1], _full_cost(result, sde_name))
+    return result
+
+
+def _full_cost(result: VariantResult, sde_name: str) -> int:
+    return next(a.last.cost_dims for a in result.arms if a.sde == sde_name and a.arm.level is None)
+
+
+def _log_arm(run: Run, variant: str, a: ArmResult, full_cost: int) -> None:
+    means = {metric: v for metric, (v, _) in a.summary().items()}
+    cut = "" if a.arm.cut_time is None else round(a.arm.cut_time, 4)
+    run.log(
+        f"{variant} {a.sde} {a.arm.subspace} {a.arm.rule} t1={cut}: "
+        f"sw2={means['sw2']:.4f} fd={means['fd']:.4f} cost={a.last.cost_dims / full_cost:.3f}"
+    )
+
+
+def _row(
+    variant: str,
+    setting: dict[str, Any],
+    metric: str,
+    value: float,
+    unit: str,
+    n: int,
+    seed: int | str,
+    stderr: float | None = None,
+) -> MetricRow:
+    """A row of one variant: dataset gauss8_<variant>; the variant leads the setting so that a claim's setting can
+    select it (claims match on setting)."""
+    return MetricRow(
+        dataset=f"gauss8_{variant}",
+        setting={"variant": variant, **setting},
+        metric=metric,
+        value=float(value),
+        stderr=stderr,
+        unit=unit,
+        n_samples=int(n),
+        seed=seed,
+    )
+
+
+def _law_rows(r: VariantResult, seed: int) -> list[MetricRow]:
+    """σ⊥ measured and exact per level; NLL of held-out data under the exact law and each implicit model."""
+    v = r.variant
+    sources = {"measured": (r.sigma_perp, r.n_data), "exact": (r.sigma_perp_exact, 0)}
+    rows = [
+        _row(v, {"subspace": LEVEL_NAMES[level], "source": source}, "sigma_perp", values[level], "per dim", n, seed)
+        for level in r.sigma_perp
+        for source, (values, n) in sources.items()
+    ]
+    rows.append(_row(v, {"model": "exact"}, "nll", r.nll_exact, "nats/dim", r.n_held_out, seed))
+    rows += [
+        _row(v, {"model": "implicit", "subspace": LEVEL_NAMES[level]}, "nll", nll, "nats/dim", r.n_held_out, seed)
+        for level, nll in r.nll_implicit.items()
+    ]
+    return rows
+
+
+def _divergence_rows(r: VariantResult, times: np.ndarray, seed: int) -> list[MetricRow]:
+    """D_F at every time and the cut-off time per threshold, per (SDE, level)."""
+    rows = []
+    for (sde_name, level), curve in r.curves.items():
+        where = {"sde": sde_name, "subspace": LEVEL_NAMES[level]}
+        rows += [
+            _row(r.variant, {**where, "t": round(float(t), 4)}, "fisher_divergence", d, "normalised", r.n_div, seed)
+            for t, d in zip(times, curve, strict=True)
         ]
-        v, e = mean_stderr(floor)
-        row(ds, {"sampler": "exact"}, "sw2", v, "", cfg["n_samples"], e, seed_label)
-        for sde_name in cfg["sdes"]:
-            arms = [("full", None, 0, None)]
-            for level in cfg["levels"]:
-                rule_cuts = [(f"div{thr:g}", t1) for thr, t1 in cuts[(sde_name, level)].items()]
-                for rule, t1 in rule_cuts + [("fixed", t) for t in cfg["fixed_cut_times"]]:
-                    n_sub, _ = split_steps(cfg["n_steps"], t1)
-                    if n_sub >= 1:
-                        arms.append((rule, level, n_sub, t1))
-            full_cost = None
-            for rule, level, n_sub, t1 in arms:
-                per_seed = {"fd": [], "sw2": [], "sigma_perp_samples": [], "orth_mean_error": [], "wall": []}
-                for s in seeds:
-                    out = run_sampler(cfg, law, sde_name, level, n_sub, sigma_perp.get(level, 0.0), s)
-                    x, ref = out["x"].flatten(1), exact_sets[seeds.index(s)].flatten(1)
-                    per_seed["fd"].append(frechet_distance(x, ref))
-                    per_seed["sw2"].append(sliced_wasserstein2(x, ref, cfg["n_projections"], seed=s))
-                    per_seed["sigma_perp_samples"].append(downsampling_rmsd(out["x"], 1))
-                    per_seed["orth_mean_error"].append(orth_mean_error(out["x"], law))
-                    per_seed["wall"].append(out["wall_per_sample"])
-                if level is None:
-                    full_cost = out["cost_dims"]
-                setting = {
-                    "sde": sde_name,
-                    "sampler": "full" if level is None else "subspace",
-                    "subspace": "full" if level is None else LEVEL_NAMES[level],
-                    "cut_rule": rule,
-                    "cut_time": "" if t1 is None else round(t1, 4),
-                    "n_steps": cfg["n_steps"],
-                }
-                summary = {}
-                for metric, unit in [
-                    ("fd", ""),
-                    ("sw2", ""),
-                    ("sigma_perp_samples", "per dim"),
-                    ("orth_mean_error", "per dim"),
-                    ("wall", "s/sample"),
-                ]:
-                    v, e = mean_stderr(per_seed[metric])
-                    summary[metric] = v
-                    row(
-                        ds,
-                        setting,
-                        "wall_per_sample" if metric == "wall" else metric,
-                        v,
-                        unit,
-                        cfg["n_samples"],
-                        e,
-                        seed_label,
-                    )
-                row(ds, setting, "nfe_subspace", out["sub_nfe"], "evaluations", cfg["n_samples"], seed=seed_label)
-                row(ds, setting, "nfe_full", out["full_nfe"], "evaluations", cfg["n_samples"], seed=seed_label)
-                row(ds, setting, "cost_dims", out["cost_dims"], "dims x evaluations", cfg["n_samples"], seed=seed_label)
-                row(
-                    ds,
-                    setting,
-                    "cost_fraction",
-                    out["cost_dims"] / full_cost,
-                    "of full",
-                    cfg["n_samples"],
-                    seed=seed_label,
-                )
-                results[f"{variant}/{sde_name}/{setting['subspace']}/{rule}/{t1}"] = {
-                    **summary,
-                    "cost_fraction": out["cost_dims"] / full_cost,
-                    "variant": variant,
-                    "sde": sde_name,
-                    "subspace": setting["subspace"],
-                    "rule": rule,
-                    "cut_time": t1,
-                }
-                run.log(
-                    f"{variant} {sde_name} {setting['subspace']} {rule} t1={setting['cut_time']}: "
-                    f"sw2={summary['sw2']:.4f} fd={summary['fd']:.4f} cost={out['cost_dims'] / full_cost:.3f}"
-                )
-    for (variant, _), ratio_rows in _ratios(results).items():
-        for setting, metric, value in ratio_rows:
-            row(f"gauss8_{variant}", setting, metric, value, "ratio", cfg["n_samples"], seed=seed_label)
-    run.save_json("divergence_curves.json", curves)
-    run.save_json("sampling_results.json", results)
-    run.save_metrics(rows)
-    _figures(run, curves, results, cfg)
+        rows += [
+            _row(r.variant, {**where, "threshold": thr}, "cut_time", t1, "t", r.n_div, seed)
+            for thr, t1 in r.cuts[(sde_name, level)].items()
+        ]
+    return rows
 
 
-def _ratios(results: dict[str, Any]) -> dict[tuple[str, str], list]:
+def _arm_setting(a: ArmResult, n_steps: int) -> dict[str, Any]:
+    return {
+        "sde": a.sde,
+        "sampler": "full" if a.arm.level is None else "subspace",
+        "subspace": a.arm.subspace,
+        "cut_rule": a.arm.rule,
+        "cut_time": "" if a.arm.cut_time is None else round(a.arm.cut_time, 4),
+        "n_steps": n_steps,
+    }
+
+
+def _sampling_rows(r: VariantResult, cfg: Config, seed_label: int | str) -> list[MetricRow]:
+    """The exact-vs-exact sliced W2 floor, then per arm: sample metrics (mean ± stderr over seeds), NFE, cost."""
+    v, n = r.variant, cfg.n_samples
+    value, stderr = mean_stderr(r.floor)
+    rows = [_row(v, {"sampler": "exact"}, "sw2", value, "", n, seed_label, stderr)]
+    for a in r.arms:
+        setting = _arm_setting(a, cfg.n_steps)
+        for metric, (value, stderr) in a.summary().items():
+            name = "wall_per_sample" if metric == "wall" else metric
+            rows.append(_row(v, setting, name, value, SAMPLE_METRICS[metric], n, seed_label, stderr))
+        counts = {
+            "nfe_subspace": (a.last.sub_nfe, "evaluations"),
+            "nfe_full": (a.last.full_nfe, "evaluations"),
+            "cost_dims": (a.last.cost_dims, "dims x evaluations"),
+            "cost_fraction": (a.last.cost_dims / _full_cost(r, a.sde), "of full"),
+        }
+        rows += [_row(v, setting, metric, value, unit, n, seed_label) for metric, (value, unit) in counts.items()]
+    return rows
+
+
+def _curves_json(r: VariantResult, times: np.ndarray) -> dict[str, Any]:
+    return {
+        f"{r.variant}/{sde_name}/{LEVEL_NAMES[level]}": {
+            "t": times.tolist(),
+            "divergence": curve,
+            "cuts": {str(k): t1 for k, t1 in r.cuts[(sde_name, level)].items()},
+        }
+        for (sde_name, level), curve in r.curves.items()
+    }
+
+
+def _results_json(r: VariantResult) -> dict[str, Any]:
+    """Per arm: mean sample metrics and cost fraction, keyed variant/sde/subspace/rule/cut time."""
+    return {
+        f"{r.variant}/{a.sde}/{a.arm.subspace}/{a.arm.rule}/{a.arm.cut_time}": {
+            **{metric: v for metric, (v, _) in a.summary().items()},
+            "cost_fraction": a.last.cost_dims / _full_cost(r, a.sde),
+            "variant": r.variant,
+            "sde": a.sde,
+            "subspace": a.arm.subspace,
+            "rule": a.arm.rule,
+            "cut_time": a.arm.cut_time,
+        }
+        for a in r.arms
+    }
+
+
+def _ratio_rows(results: dict[str, Any], n: int, seed_label: int | str) -> list[MetricRow]:
     """sw2 and fd of each subspace arm divided by the full sampler's (same variant, SDE, N): the claim metrics."""
-    out: dict[tuple[str, str], list] = {}
+    rows = []
     for r in results.values():
         if r["subspace"] == "full":
             continue
@@ -338,26 +450,46 @@ def _ratios(results: dict[str, Any]) -> dict[tuple[str, str], list]:
             "cut_rule": r["rule"],
             "cut_time": round(r["cut_time"], 4),
         }
-        out.setdefault((r["variant"], r["sde"]), []).extend(
-            [(setting, "sw2_ratio", r["sw2"] / full["sw2"]), (setting, "fd_ratio", r["fd"] / max(full["fd"], 1e-12))]
-        )
-    return out
+        ratios = {"sw2_ratio": r["sw2"] / full["sw2"], "fd_ratio": r["fd"] / max(full["fd"], 1e-12)}
+        rows += [_row(r["variant"], setting, metric, value, "ratio", n, seed_label) for metric, value in ratios.items()]
+    return rows
 
 
-def _figures(run: Run, curves: dict[str, Any], results: dict[str, Any], cfg: dict[str, Any]) -> None:
+def evaluate(run: Run) -> None:
+    cfg: Config = run.cfg
+    seeds = list(range(run.seed, run.seed + cfg.seeds))
+    seed_label = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else seeds[0]
+    times = np.linspace(0.0, 1.0, cfg.n_times)
+    sdes = sde_table(cfg)
+    measured = [_measure_variant(run, variant, sdes, seeds) for variant in cfg.variants]
+    curves = {k: c for r in measured for k, c in _curves_json(r, times).items()}
+    results = {k: v for r in measured for k, v in _results_json(r).items()}
+    rows = [
+        row
+        for r in measured
+        for row in _law_rows(r, run.seed) + _divergence_rows(r, times, run.seed) + _sampling_rows(r, cfg, seed_label)
+    ]
+    run.save_json("divergence_curves.json", curves)
+    run.save_json("sampling_results.json", results)
+    run.save_metrics(rows + _ratio_rows(results, cfg.n_samples, seed_label))
+    _divergence_figure(run, cfg, curves)
+    _quality_cost_figure(run, cfg, results)
+
+
+def _divergence_figure(run: Run, cfg: Config, curves: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(cfg["variants"]), figsize=(5.5 * len(cfg["variants"]), 4), squeeze=False)
-    for ax, variant in zip(axes[0], cfg["variants"], strict=True):
+    fig, axes = plt.subplots(1, len(cfg.variants), figsize=(5.5 * len(cfg.variants), 4), squeeze=False)
+    for ax, variant in zip(axes[0], cfg.variants, strict=True):
         for key, c in curves.items():
             if key.startswith(variant + "/"):
                 ax.semilogy(c["t"], np.maximum(c["divergence"], 1e-12), marker="o", ms=3, label=key.split("/", 1)[1])
                 for t1 in c["cuts"].values():
                     ax.axvline(t1, color=ax.lines[-1].get_color(), ls=":", lw=0.8)
-        for thr in cfg["thresholds"]:
+        for thr in cfg.thresholds:
             ax.axhline(thr, color="grey", ls="--", lw=0.8)
         ax.set(title=f"{variant}: orthogonal Fisher divergence", xlabel="t", ylabel="D_F (normalised)")
         ax.legend(fontsize=7)
@@ -368,34 +500,32 @@ def _figures(run: Run, curves: dict[str, Any], results: dict[str, Any], cfg: dic
         "Dashed: thresholds; dotted: cut-off times (first t below threshold, log-linear interpolation).",
     )
 
-    fig, axes = plt.subplots(1, len(cfg["variants"]), figsize=(5.5 * len(cfg["variants"]), 4), squeeze=False)
-    for ax, variant in zip(axes[0], cfg["variants"], strict=True):
-        for sde_name in cfg["sdes"]:
-            for sub in ["full", *[LEVEL_NAMES[lv] for lv in cfg["levels"]]]:
-                pts = sorted(
-                    (r["cost_fraction"], r["sw2"])
-                    for r in results.values()
-                    if r["variant"] == variant and r["sde"] == sde_name and r["subspace"] == sub
-                )
-                if pts:
-                    ax.plot(
-                        *zip(*pts, strict=True),
-                        marker="o" if sub != "full" else "*",
-                        ms=6 if sub != "full" else 12,
-                        label=f"{sde_name} {sub}",
-                    )
-                div = [
-                    (r["cost_fraction"], r["sw2"])
-                    for r in results.values()
-                    if r["variant"] == variant
-                    and r["sde"] == sde_name
-                    and r["subspace"] == sub
-                    and r["rule"].startswith("div")
-                ]
-                if div:
-                    ax.scatter(*zip(*div, strict=True), s=140, facecolors="none", edgecolors="black", lw=1.2)
+
+def _plot_quality_cost(ax, results: dict[str, Any], variant: str, sde_name: str, sub: str) -> None:
+    """One (SDE, subspace) line of sliced W2 vs cost; black rings on the cut-offs of the divergence rule."""
+    arms = [r for r in results.values() if r["variant"] == variant and r["sde"] == sde_name and r["subspace"] == sub]
+    pts = sorted((r["cost_fraction"], r["sw2"]) for r in arms)
+    if pts:
+        full = sub == "full"
+        ax.plot(*zip(*pts, strict=True), marker="*" if full else "o", ms=12 if full else 6, label=f"{sde_name} {sub}")
+    div = [(r["cost_fraction"], r["sw2"]) for r in arms if r["rule"].startswith("div")]
+    if div:
+        ax.scatter(*zip(*div, strict=True), s=140, facecolors="none", edgecolors="black", lw=1.2)
+
+
+def _quality_cost_figure(run: Run, cfg: Config, results: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(cfg.variants), figsize=(5.5 * len(cfg.variants), 4), squeeze=False)
+    for ax, variant in zip(axes[0], cfg.variants, strict=True):
+        for sde_name in cfg.sdes:
+            for sub in ["full", *[LEVEL_NAMES[lv] for lv in cfg.levels]]:
+                _plot_quality_cost(ax, results, variant, sde_name, sub)
         ax.set(
-            title=f"{variant}: quality vs cost (N={cfg['n_steps']})",
+            title=f"{variant}: quality vs cost (N={cfg.n_steps})",
             xlabel="cost (evaluated dims, fraction of full)",
             ylabel="sliced W2 to exact samples",
         )

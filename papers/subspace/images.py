@@ -1,10 +1,16 @@
 """The image pipeline shared by subspace/mnist and subspace/cifar10: σ⊥, divergence and cut-offs, sampling arms
-(full vs subspace at the same N on one grid) with NFE/cost/wall-time accounting, RMSD table, rows and figures."""
+(full vs subspace at the same N on one grid) with NFE/cost/wall-time accounting, RMSD table, rows and figures.
+
+`ImageConfig` holds the keys both image experiments share: on top of `SubspaceConfig`, the dataset, the VE
+loss's `eps`, the `training:` section of the score nets (read by `repro.train.TrainConfig.from_config`) and the
+sampling batch size. `sample_stage` and `evaluate_stage` are the bodies of both experiments' stages.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,19 +19,30 @@ import torch
 from papers.subspace.divergence import cut_time, divergence_curve
 from papers.subspace.method import Score, split_steps
 from papers.subspace.operators import PCASubspace, downsampling_rmsd
-from papers.subspace.sampler import PCSettings, subspace_sample
+from papers.subspace.sampler import PCSettings, SubspaceConfig, subspace_sample
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
 from repro.diffusion.sde import VESDE, append_zero, geometric_sigmas
-from repro.run import Run
+from repro.rng import StackedGenerator
+from repro.run import MetricRow, Run
 from repro.sampling import load_samples, sample_shards, to_uint8
+
+Quality = Callable[[np.ndarray], dict[str, tuple[float, float | None]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageConfig(SubspaceConfig):
+    dataset: str
+    eps: float
+    training: dict[str, Any]
+    batch_size: int
 
 
 def level_name(size: int, level: int) -> str:
     return "full" if level == 0 else f"{size >> level}x{size >> level}"
 
 
-def rmsd_table(x: torch.Tensor, levels: list[int], pca: bool = True) -> list[tuple[str, str, float]]:
+def rmsd_table(x: torch.Tensor, levels: Sequence[int], pca: bool = True) -> list[tuple[str, str, float]]:
     """(subspace, method, σ⊥) rows: downsampling, and a PCA subspace of the same dimension (paper Table 1)."""
     rows = []
     size = x.shape[-1]
@@ -37,19 +54,18 @@ def rmsd_table(x: torch.Tensor, levels: list[int], pca: bool = True) -> list[tup
     return rows
 
 
-def rmsd_rows(x: torch.Tensor, dataset: str, levels: list[int], seed: int, pca: bool = True) -> list[dict[str, Any]]:
+def rmsd_rows(x: torch.Tensor, dataset: str, levels: Sequence[int], seed: int, pca: bool = True) -> list[MetricRow]:
     """The RMSD table as metric rows (the analogue of the paper's Table 1)."""
     return [
-        {
-            "dataset": dataset,
-            "setting": {"subspace": name, "method": method},
-            "metric": "rmsd",
-            "value": value,
-            "stderr": None,
-            "unit": "per orthogonal dim, pixels in [0,1]",
-            "n_samples": len(x),
-            "seed": seed,
-        }
+        MetricRow(
+            dataset=dataset,
+            setting={"subspace": name, "method": method},
+            metric="rmsd",
+            value=value,
+            unit="per orthogonal dim, pixels in [0,1]",
+            n_samples=len(x),
+            seed=seed,
+        )
         for name, method, value in rmsd_table(x, levels, pca=pca)
     ]
 
@@ -57,13 +73,13 @@ def rmsd_rows(x: torch.Tensor, dataset: str, levels: list[int], seed: int, pca: 
 @torch.no_grad()
 def divergence_and_cuts(run: Run, full: Score, x: torch.Tensor) -> dict[str, Any]:
     """σ⊥ per level on `x`, D_F(t) of the full score on the first n_div_samples images, cut-offs per threshold."""
-    cfg = run.cfg
+    cfg: ImageConfig = run.cfg
     size = x.shape[-1]
-    sde = VESDE(cfg["sigma_min"], cfg["sigma_max"])
-    times = np.linspace(0.0, 1.0, cfg["n_times"])
-    x0 = x[: cfg["n_div_samples"]]
+    sde = VESDE(cfg.sigma_min, cfg.sigma_max)
+    times = np.linspace(0.0, 1.0, cfg.n_times)
+    x0 = x[: cfg.n_div_samples]
     out: dict[str, Any] = {"t": times.tolist(), "curves": {}, "cuts": {}, "sigma_perp": {}, "n_data": len(x)}
-    for lv in cfg["levels"]:
+    for lv in cfg.levels:
         name = level_name(size, lv)
         sp = downsampling_rmsd(x, lv)
         curve = divergence_curve(
@@ -73,23 +89,23 @@ def divergence_and_cuts(run: Run, full: Score, x: torch.Tensor) -> dict[str, Any
             sp,
             sde.sigma(torch.as_tensor(times, dtype=torch.float64)).tolist(),
             lambda i: torch.randn(x0.shape, generator=torch.Generator().manual_seed(run.seed * 1000 + i)).to(x0),
-            batch_size=cfg["batch_size"],
+            batch_size=cfg.batch_size,
         )
         out["sigma_perp"][name], out["curves"][name] = sp, curve
-        out["cuts"][name] = {f"{thr:g}": cut_time(times, curve, thr) for thr in cfg["thresholds"]}
+        out["cuts"][name] = {f"{thr:g}": cut_time(times, curve, thr) for thr in cfg.thresholds}
         run.log(f"{name}: sigma_perp={sp:.4f}, cut-off times {out['cuts'][name]}")
     return out
 
 
-def sampling_arms(cfg: dict[str, Any], cuts: dict[str, dict[str, float]], size: int) -> list[dict[str, Any]]:
+def sampling_arms(cfg: SubspaceConfig, cuts: dict[str, dict[str, float]], size: int) -> list[dict[str, Any]]:
     """The full sampler, then one subspace arm per (level, cut-off) with a distinct n_sub >= 1."""
     arms = [{"name": "full", "level": 0, "cut_time": None, "n_sub": 0, "rule": "full"}]
-    for level in cfg["levels"]:
+    for level in cfg.levels:
         seen = set()
         name = level_name(size, level)
-        rules = [(f"div{thr:g}", cuts[name][f"{thr:g}"]) for thr in cfg["thresholds"]]
-        for rule, t1 in rules + [("fixed", t) for t in cfg["fixed_cut_times"]]:
-            n_sub, _ = split_steps(cfg["n_steps"], t1)
+        rules = [(f"div{thr:g}", cuts[name][f"{thr:g}"]) for thr in cfg.thresholds]
+        for rule, t1 in rules + [("fixed", t) for t in cfg.fixed_cut_times]:
+            n_sub, _ = split_steps(cfg.n_steps, t1)
             if n_sub < 1 or n_sub in seen:
                 continue
             seen.add(n_sub)
@@ -97,6 +113,29 @@ def sampling_arms(cfg: dict[str, Any], cuts: dict[str, dict[str, float]], size: 
                 {"name": f"{name}_{rule}_t{t1:.3f}", "level": level, "cut_time": t1, "n_sub": n_sub, "rule": rule}
             )
     return arms
+
+
+def _draw(
+    full: Score,
+    sub: Score | None,
+    arm: dict[str, Any],
+    grid: torch.Tensor,
+    gen: StackedGenerator,
+    shape: tuple[int, int, int],
+    sigma_perp: float,
+    pc: PCSettings,
+) -> torch.Tensor:
+    """One batch of an arm: the full PC sampler from a full-space prior draw (`sub` None), else the subspace
+    sampler from a prior draw in the arm's subspace coordinates."""
+    c, size, _ = shape
+    if sub is None:
+        x = grid[0] * gen.randn(shape).to(grid.device)
+        return pc_sampler(full, x, grid, noise=gen.randn_like, snr=pc.snr, n_corrector=pc.n_corrector)
+    h = size >> arm["level"]
+    y = grid[0] * gen.randn((c, h, h)).to(grid.device)
+    return subspace_sample(
+        full, sub, y, grid, n_sub=arm["n_sub"], levels=arm["level"], sigma_perp=sigma_perp, noise=gen.randn_like, pc=pc
+    )
 
 
 @torch.no_grad()
@@ -110,49 +149,22 @@ def sample_arms(
     """Sample every arm to `samples/<arm>/` (uint8 shards, one seed per sample); timing.json gets NFE per stage,
     evaluated dimensions (Σ NFE × input dimension) and measured wall time per sample. `scores[0]` is the full model,
     `scores[level]` the subspace models; `to_images` maps a sample to [0, 1] images."""
-    cfg = run.cfg
+    cfg: ImageConfig = run.cfg
     c, size, _ = shape
-    sde = VESDE(cfg["sigma_min"], cfg["sigma_max"])
-    sigmas = append_zero(geometric_sigmas(cfg["n_steps"], cfg["sigma_max"], float(sde.sigma(cfg["eps"]))))
-    pc = PCSettings(
-        snr=cfg["snr"],
-        n_corrector=cfg["n_corrector"],
-        boundary_snr=cfg["boundary_snr"],
-        boundary_steps=cfg["boundary_steps"],
-    )
+    sde = VESDE(cfg.sigma_min, cfg.sigma_max)
+    sigmas = append_zero(geometric_sigmas(cfg.n_steps, cfg.sigma_max, float(sde.sigma(cfg.eps))))
     arms = sampling_arms(cfg, div["cuts"], size)
     timing = run.load_json("timing.json") if (run.root / "timing.json").exists() else {}
     for arm in arms:
         counts = {"wall": 0.0, "n": 0, "nfe_sub": 0, "nfe_full": 0}
+        sigma_perp = div["sigma_perp"].get(level_name(size, arm["level"]), 0.0)
 
-        def fn(gen, n, arm=arm, counts=counts):
+        def fn(gen, n, arm=arm, counts=counts, sigma_perp=sigma_perp):
             full = CountingScore(scores[0])
             sub = CountingScore(scores[arm["level"]]) if arm["level"] else None
             grid = sigmas.to(run.device)
             start = time.perf_counter()
-            if sub is None:
-                x = pc_sampler(
-                    full,
-                    grid[0] * gen.randn(shape).to(run.device),
-                    grid,
-                    noise=gen.randn_like,
-                    snr=pc.snr,
-                    n_corrector=pc.n_corrector,
-                )
-            else:
-                h = size >> arm["level"]
-                y = grid[0] * gen.randn((c, h, h)).to(run.device)
-                x = subspace_sample(
-                    full,
-                    sub,
-                    y,
-                    grid,
-                    n_sub=arm["n_sub"],
-                    levels=arm["level"],
-                    sigma_perp=div["sigma_perp"][level_name(size, arm["level"])],
-                    noise=gen.randn_like,
-                    pc=pc,
-                )
+            x = _draw(full, sub, arm, grid, gen, shape, sigma_perp, cfg.pc)
             if x.device.type == "cuda":
                 torch.cuda.synchronize()
             counts["wall"] += time.perf_counter() - start
@@ -160,7 +172,7 @@ def sample_arms(
             counts["nfe_sub"], counts["nfe_full"] = (sub.nfe if sub else 0), full.nfe
             return to_uint8(to_images(x).float())
 
-        sample_shards(run, arm["name"], cfg["n_samples"], cfg["batch_size"], fn)
+        sample_shards(run, arm["name"], cfg.n_samples, cfg.batch_size, fn)
         if counts["n"]:
             sub_dim = c * (size >> arm["level"]) ** 2 if arm["level"] else 0
             timing[arm["name"]] = {
@@ -175,11 +187,54 @@ def sample_arms(
     return arms
 
 
-def arm_results(
-    run: Run, arms: list[str], quality: Callable[[np.ndarray], dict[str, tuple[float, float | None]]], size: int
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _arm_rows(
+    run: Run,
+    setting: dict[str, Any],
+    values: dict[str, tuple[float, float | None]],
+    t: dict[str, Any],
+    full_cost: float,
+    n: int,
+) -> list[MetricRow]:
+    """One arm's quality metrics, then its NFE per stage, cost fraction and wall time (`t`: its timing entry)."""
+    extra = {
+        "wall_per_sample": (t["wall_per_sample"], "s/sample"),
+        "nfe_subspace": (t["nfe_sub"], "evaluations"),
+        "nfe_full": (t["nfe_full"], "evaluations"),
+        "cost_fraction": (t["cost_dims"] / full_cost, "of full"),
+    }
+    common = {"dataset": run.cfg.dataset, "setting": setting, "n_samples": n, "seed": run.seed}
+    return [MetricRow(metric=m, value=float(v), stderr=e, **common) for m, (v, e) in values.items()] + [
+        MetricRow(metric=m, value=float(v), unit=unit, **common) for m, (v, unit) in extra.items()
+    ]
+
+
+def _ratio_rows(run: Run, results: dict[str, Any]) -> list[MetricRow]:
+    """Quality and wall time of every subspace arm divided by the full sampler's: the claim metrics."""
+    full = results["full"]
+    rows = []
+    for arm, r in results.items():
+        if arm == "full":
+            continue
+        setting = {"subspace": r["subspace"], "cut_rule": r["rule"], "cut_time": round(r["cut_time"], 4)}
+        ratios = {f"{m}_ratio": value / full["quality"][m] for m, value in r["quality"].items()}
+        ratios["wall_ratio"] = r["wall"] / full["wall"]
+        rows += [
+            MetricRow(
+                dataset=run.cfg.dataset,
+                setting=setting,
+                metric=metric,
+                value=float(value),
+                unit="ratio",
+                n_samples=run.cfg.n_samples,
+                seed=run.seed,
+            )
+            for metric, value in ratios.items()
+        ]
+    return rows
+
+
+def arm_results(run: Run, arms: list[str], quality: Quality, size: int) -> tuple[list[MetricRow], dict[str, Any]]:
     """Metric rows (quality metrics, NFE, cost fraction, wall time, ratios to the full sampler) for every arm."""
-    cfg = run.cfg
     timing = run.load_json("timing.json")
     full_cost = timing["full"]["cost_dims"]
     rows, results = [], {}
@@ -191,19 +246,10 @@ def arm_results(
             "subspace": level_name(size, t["level"]),
             "cut_rule": t["rule"],
             "cut_time": "" if t["cut_time"] is None else round(t["cut_time"], 4),
-            "n_steps": cfg["n_steps"],
+            "n_steps": run.cfg.n_steps,
         }
         values = quality(samples)
-        extra = {
-            "wall_per_sample": (t["wall_per_sample"], "s/sample"),
-            "nfe_subspace": (t["nfe_sub"], "evaluations"),
-            "nfe_full": (t["nfe_full"], "evaluations"),
-            "cost_fraction": (t["cost_dims"] / full_cost, "of full"),
-        }
-        for metric, (value, stderr) in values.items():
-            rows.append(_row(run, setting, metric, value, "", len(samples), stderr))
-        for metric, (value, unit) in extra.items():
-            rows.append(_row(run, setting, metric, value, unit, len(samples)))
+        rows += _arm_rows(run, setting, values, t, full_cost, len(samples))
         results[arm] = {
             "quality": {k: v[0] for k, v in values.items()},
             "cost": t["cost_dims"] / full_cost,
@@ -213,61 +259,78 @@ def arm_results(
             "cut_time": t["cut_time"],
             "samples": samples[:36],
         }
-    full = results["full"]
-    for arm, r in results.items():
-        if arm == "full":
-            continue
-        setting = {"subspace": r["subspace"], "cut_rule": r["rule"], "cut_time": round(r["cut_time"], 4)}
-        for metric, value in r["quality"].items():
-            rows.append(
-                _row(run, setting, f"{metric}_ratio", value / full["quality"][metric], "ratio", cfg["n_samples"])
-            )
-        rows.append(_row(run, setting, "wall_ratio", r["wall"] / full["wall"], "ratio", cfg["n_samples"]))
-    return rows, results
+    return rows + _ratio_rows(run, results), results
 
 
-def divergence_rows(run: Run, div: dict[str, Any]) -> list[dict[str, Any]]:
+def divergence_rows(run: Run, div: dict[str, Any]) -> list[MetricRow]:
+    """Per level: D_F at every time, the cut-off time per threshold and the measured σ⊥."""
     rows = []
+    common = {"dataset": run.cfg.dataset, "seed": run.seed}
+    n_div = run.cfg.n_div_samples
     for name, curve in div["curves"].items():
-        for t, d in zip(div["t"], curve, strict=True):
-            rows.append(
-                _row(
-                    run,
-                    {"subspace": name, "t": round(t, 4)},
-                    "fisher_divergence",
-                    d,
-                    "normalised",
-                    run.cfg["n_div_samples"],
-                )
+        rows += [
+            MetricRow(
+                setting={"subspace": name, "t": round(t, 4)},
+                metric="fisher_divergence",
+                value=float(d),
+                unit="normalised",
+                n_samples=n_div,
+                **common,
             )
-        for thr, t1 in div["cuts"][name].items():
-            rows.append(
-                _row(run, {"subspace": name, "threshold": float(thr)}, "cut_time", t1, "t", run.cfg["n_div_samples"])
+            for t, d in zip(div["t"], curve, strict=True)
+        ]
+        rows += [
+            MetricRow(
+                setting={"subspace": name, "threshold": float(thr)},
+                metric="cut_time",
+                value=float(t1),
+                unit="t",
+                n_samples=n_div,
+                **common,
             )
+            for thr, t1 in div["cuts"][name].items()
+        ]
         rows.append(
-            _row(
-                run,
-                {"subspace": name, "source": "measured"},
-                "sigma_perp",
-                div["sigma_perp"][name],
-                "per dim",
-                div["n_data"],
+            MetricRow(
+                setting={"subspace": name, "source": "measured"},
+                metric="sigma_perp",
+                value=float(div["sigma_perp"][name]),
+                unit="per dim",
+                n_samples=int(div["n_data"]),
+                **common,
             )
         )
     return rows
 
 
-def _row(run: Run, setting, metric, value, unit, n, stderr=None) -> dict[str, Any]:
-    return {
-        "dataset": run.cfg["dataset"],
-        "setting": setting,
-        "metric": metric,
-        "value": float(value),
-        "stderr": stderr,
-        "unit": unit,
-        "n_samples": int(n),
-        "seed": run.seed,
-    }
+def sample_stage(
+    run: Run, scores: dict[int, Score], x: torch.Tensor, to_images: Callable[[torch.Tensor], torch.Tensor]
+) -> None:
+    """The sample stage of an image experiment: σ⊥, D_F and cut-offs on `x`, then every arm; divergence.json."""
+    div = divergence_and_cuts(run, scores[0], x)
+    arms = sample_arms(run, scores, tuple(x.shape[1:]), div, to_images)
+    run.save_json("divergence.json", {**div, "arms": [a["name"] for a in arms]})
+
+
+def evaluate_stage(
+    run: Run,
+    x: torch.Tensor,
+    quality: Quality,
+    metric: str,
+    title: str,
+    *,
+    extra_rows: Sequence[MetricRow] = (),
+    pca: bool = True,
+    synthetic_data: bool = False,
+) -> None:
+    """The evaluate stage of an image experiment: RMSD table, divergence rows, `extra_rows`, every arm's quality
+    (`quality(uint8 samples)` -> {metric: (value, stderr)}) and cost; metrics.json and the figures."""
+    cfg: ImageConfig = run.cfg
+    div = run.load_json("divergence.json")
+    rows = rmsd_rows(x, cfg.dataset, cfg.levels, run.seed, pca=pca) + divergence_rows(run, div) + list(extra_rows)
+    arm_rows, results = arm_results(run, div["arms"], quality, x.shape[-1])
+    run.save_metrics(rows + arm_rows, synthetic_data=synthetic_data)
+    figures(run, div, results, metric, title)
 
 
 def figures(run: Run, div: dict[str, Any], results: dict[str, Any], metric: str, title: str) -> None:
@@ -276,7 +339,7 @@ def figures(run: Run, div: dict[str, Any], results: dict[str, Any], metric: str,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cfg = run.cfg
+    cfg: ImageConfig = run.cfg
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, curve in div["curves"].items():
         ax.semilogy(
@@ -284,7 +347,7 @@ def figures(run: Run, div: dict[str, Any], results: dict[str, Any], metric: str,
         )
         for t1 in div["cuts"][name].values():
             ax.axvline(t1, color=ax.lines[-1].get_color(), ls=":", lw=0.8)
-    for thr in cfg["thresholds"]:
+    for thr in cfg.thresholds:
         ax.axhline(thr, color="grey", ls="--", lw=0.8)
     ax.set(xlabel="t", ylabel="orthogonal Fisher divergence", title="Full-space model vs Gaussian orthogonal model")
     ax.legend(fontsize=8)
@@ -299,9 +362,7 @@ def figures(run: Run, div: dict[str, Any], results: dict[str, Any], metric: str,
     for sub in dict.fromkeys(r["subspace"] for r in results.values()):
         pts = sorted((r["cost"], r["quality"][metric]) for r in results.values() if r["subspace"] == sub)
         ax.plot(*zip(*pts, strict=True), marker="*" if sub == "full" else "o", ms=12 if sub == "full" else 6, label=sub)
-    ax.set(
-        xlabel="cost (evaluated dims, fraction of full)", ylabel=metric, title=f"Quality vs cost, N = {cfg['n_steps']}"
-    )
+    ax.set(xlabel="cost (evaluated dims, fraction of full)", ylabel=metric, title=f"Quality vs cost, N = {cfg.n_steps}")
     ax.legend(fontsize=8)
     run.save_figure(
         fig,

