@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ class Claim:
         return ("reproduced", True, "") if ok else ("not reproduced", True, f"{value:.4g} is not {rule}")
 
     @property
+    def rule_text(self) -> str:
+        return self.rule if self.rule == "none" else f"{self.rule} {self.tol:g} of {self.value}"
+
+    @property
     def source_text(self) -> str:
         return f"{self.source} ({self.confidence})"
 
@@ -119,8 +124,9 @@ def claims_path(paper: str) -> Path:
     return PROJECT_ROOT / "papers" / paper / "claims.yaml"
 
 
-def load(paper: str) -> list[Claim]:
-    path = claims_path(paper)
+def load(paper: str, path: Path | None = None) -> list[Claim]:
+    """The claims of `paper` (from `path`, default papers/<paper>/claims.yaml); [] when there is no such file."""
+    path = claims_path(paper) if path is None else Path(path)
     if not path.exists():
         return []
     data = yaml.safe_load(path.read_text())
@@ -143,3 +149,31 @@ def load(paper: str) -> list[Claim]:
     if len(ids) != len(set(ids)):
         raise ValueError(f"{path}: duplicate claim ids")
     return claims
+
+
+def check_verdict(row: Mapping[str, str], claim: Claim | None, where: str) -> None:
+    """Refuse a results row whose stored verdict is not what its value and its claim's rule give.
+
+    A verdict is never trusted: it is recomputed here from the value, the tier and the rule in claims.yaml.
+    'smoke' is always accepted for a measured row (a smoke tier or a synthetic stand-in; it never counts), as is
+    any verdict but 'reproduced' / 'not reproduced' for a claim that has no value.
+    """
+    name = row.get("claim_id") or row.get("metric", "")
+    if row["value"] == "":
+        if row["verdict"] in ("reproduced", "not reproduced"):
+            raise ValueError(f"{where}: claim {name!r} has no measured value, yet its verdict is {row['verdict']!r}")
+        return
+    try:
+        value = float(row["value"])
+    except ValueError:
+        raise ValueError(f"{where}: value {row['value']!r} of {name!r} is not a number") from None
+    if row["verdict"] == "smoke":
+        return
+    if row["tier"] == "smoke":
+        raise ValueError(f"{where}: a smoke-tier row must say 'smoke', not {row['verdict']!r}")
+    expected = "not comparable" if claim is None else claim.verdict(value, row["tier"], synthetic=False)[0]
+    if row["verdict"] != expected:
+        rule = "no claim" if claim is None else f"rule '{claim.rule_text}' at the {row['tier']} tier"
+        raise ValueError(
+            f"{where}: {name!r} says {row['verdict']!r}, but value {value:g} under {rule} gives {expected!r}"
+        )

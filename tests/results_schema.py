@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+from repro import claims
 from repro.claims import VERDICTS
 from repro.collect import COLUMNS
 from repro.config import TIERS
@@ -23,8 +24,10 @@ def check_results_csv(path: Path, runs_root: Path | None = None) -> list[dict[st
     assert rows, f"{path} has no rows"
     paper, experiment = path.stem.split("_", 1)
     measured = _measured(runs_root, rows[0]["tier"], paper, experiment) if runs_root else None
+    rules = {c.id: c for c in claims.load(paper)}
     for i, r in enumerate(rows):
         where = f"{path}:{i + 2}"
+        claims.check_verdict(r, rules.get(r["claim_id"]), where)
         assert r["paper"] == paper in PAPERS and r["experiment"] == experiment, where
         assert r["tier"] in TIERS and r["verdict"] in VERDICTS and r["comparable"] in ("True", "False"), where
         assert r["setting"] == "" or SETTING.match(r["setting"]), f"{where}: setting {r['setting']!r}"

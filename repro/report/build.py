@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from repro import atomic
+from repro import claims as claim_rules
 from repro.provenance import build_info, package_versions
 from repro.registry import PAPERS, PROJECT_ROOT, experiments
 from repro.report import page, plots, readme
@@ -55,7 +56,21 @@ def _inputs(results_dir: Path, runs_root: Path, papers_root: str | Path | None):
         raise FileNotFoundError(f"results folder {results_dir} does not exist: run `collect` first")
     claims = load_claims(Path(papers_root) if papers_root is not None else None)
     runs = load_runs(runs_root) if runs_root.is_dir() else []
-    return build_rows(load_results(results_dir), claims, runs), claims, runs
+    results = load_results(results_dir)
+    if papers_root is not None:
+        _check_verdicts(results, Path(papers_root))
+    return build_rows(results, claims, runs), claims, runs
+
+
+def _check_verdicts(results: list[dict[str, str]], papers_root: Path) -> None:
+    """Every stored verdict is recomputed from its value and its claim's rule; a mismatch stops the build."""
+    known = {
+        c.id: c for path in sorted(papers_root.glob("*/claims.yaml")) for c in claim_rules.load(path.parent.name, path)
+    }
+    for row in results:
+        if row["claim_id"] and row["claim_id"] not in known:
+            continue  # reported as a warning on the page
+        claim_rules.check_verdict(row, known.get(row["claim_id"]), row["_where"])
 
 
 def _own_figures(rows: list[Row], runs: list[RunDir], out_dir: Path, written: set[Path]):

@@ -81,6 +81,7 @@ def load_results(results_dir: Path) -> list[dict[str, str]]:
                     raise ValueError(f"{where}: verdict {row['verdict']!r} is not one of {VERDICTS}")
                 parse_bool(row["comparable"], where)
                 row["_file"] = path.name
+                row["_where"] = where
                 rows.append(row)
     return rows
 
