@@ -23,7 +23,7 @@ from repro.workflow import Workflow  # noqa: E402
 
 W = Workflow(config)  # validates every paper's config for this tier before any job starts
 RUNS = W.runs
-REPORT = config["report"]
+REPORT = W.report
 ENV = f"{workflow.basedir}/environment.yml"
 # Jobs run the interpreter running Snakemake (e.g. .venv/bin/snakemake without an activated venv), or the conda
 # environment's python under --use-conda.

@@ -12,13 +12,20 @@ from repro import registry
 from repro.check import present
 
 
+PUBLISHING_TIERS = ("cpu", "paper")
+
+
 class Workflow:
     """The experiments of one tier: their configs (validated here, before any job), stage chains and targets."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.tier = settings["tier"]
         self.runs = f"{settings['runs_root']}/{self.tier}"
-        self.results = settings["results"]
+        # Only the tiers whose numbers are evidence write the shared results/ and report/; a smoke run keeps its
+        # own under runs/smoke/, so it never takes (or overwrites) a committed file of another tier.
+        own = self.tier in PUBLISHING_TIERS
+        self.results = settings["results"] if own else f"{self.runs}/results"
+        self.report = settings["report"] if own else f"{self.runs}/report"
         self.data_root = settings["data_root"]
         self.n_gpus = int(settings["gpus"])
         self.experiments = registry.experiments()

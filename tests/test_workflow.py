@@ -30,9 +30,10 @@ def test_smoke_workflow_end_to_end_and_noop_rerun(tmp_path):
     targets = _smoke_targets()
     assert targets, "no experiment has a smoke config"
     for name in targets:
-        rows = check_results_csv(tmp_path / "results" / f"{name}.csv", runs_root=tmp_path / "runs")
+        rows = check_results_csv(tmp_path / "runs" / "smoke" / "results" / f"{name}.csv", runs_root=tmp_path / "runs")
         assert {r["verdict"] for r in rows} == {"smoke"}
-    html = (tmp_path / "report" / "index.html").read_text()
+    assert not (tmp_path / "results").exists() and not (tmp_path / "report").exists()
+    html = (tmp_path / "runs" / "smoke" / "report" / "index.html").read_text()
     for paper in {t.split("_")[0] for t in targets}:
         assert f'id="paper-{paper}"' in html, paper
     print(f"smoke workflow: {elapsed:.1f} s for {len(targets)} experiments")
