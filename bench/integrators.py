@@ -38,9 +38,7 @@ def measure(batch: int, width: int, nfe: int, repeats: int) -> list[Result]:
         counted = CountingScore(net)
         n = 0 if spec(name).adaptive else spec(name).n_for_nfe(nfe)
         wall = seconds(
-            lambda name=name, counted=counted, n=n: denoise(
-                name, counted, x0, sig.double().cpu(), n=n, sigma_min=0.01, tol=1e-3
-            ),
+            lambda name=name, counted=counted, n=n: denoise(name, counted, x0, sig, n=n, sigma_min=0.01, tol=1e-3),
             dev,
             repeats=repeats,
             warmup=0,

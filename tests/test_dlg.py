@@ -8,12 +8,23 @@ import torch
 from papers.dlg import denoise as D
 from papers.dlg.classifier import MLPClassifier, OracleLevelPosterior, SimpleCNN, SimpleCNN256, level_loss
 from papers.dlg.convert import load_dmcmc_classifier
-from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSettings, gibbs_sweep, keep_min_sigma, level_sigma
+from papers.dlg.gibbs import (
+    ClassifierCalls,
+    DLGChains,
+    DLGSection,
+    DLGSettings,
+    gibbs_sweep,
+    keep_min_sigma,
+    level_sigma,
+    vanilla,
+)
+from papers.dlg.nets import TinyScoreNet
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.sde import dlg_level_grid
 from repro.diffusion.toy.gmm import GaussianMixture
 
 LEVELS = dlg_level_grid(0.01, 20.0, 1000)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def gaussian(d=8, s=1.0):
@@ -147,3 +158,42 @@ def test_float32_oracle_agrees_with_float64():
     exact = level_sigma(OracleLevelPosterior(mix, LEVELS), LEVELS, x)
     fast = level_sigma(OracleLevelPosterior(mix, LEVELS, dtype=torch.float32), LEVELS, x)
     assert ((fast.double() / exact).log().abs() < 0.01).float().mean() > 0.95
+
+
+def test_a_point_splits_its_budget_or_runs_rk45_after_rk45_skip_sweeps():
+    d = DLGSection(
+        chains=4,
+        eta=0.5,
+        burn_in=((2, 0.5),),
+        init_levels=5,
+        init_noise=0.5,
+        tweedie_eps=0.01,
+        skip_fraction=0.2,
+        rk45_skip=3,
+    )
+    assert d.split("rk45", True, tol=0.01) == (3, 0, 0.01)
+    assert d.split("rk45", False, tol=0.01) == (0, 0, 0.01)
+    assert d.split("kar2", True, budget=48) == (*D.split_budget("kar2", 48, 0.2, dlg=True), 0.0)
+    s = d.settings(7, 20.0, 0.01)
+    assert (s.n_skip, s.eta, list(s.burn_in), s.sigma_max) == (7, 0.5, [(2, 0.5)], 20.0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", D.INTEGRATORS)
+def test_chains_and_baseline_follow_the_inputs_device_and_dtype(device, name):
+    """Grids are built on the host and moved to x; the selected levels live on x's device (on CUDA, a host grid
+    from a device sigma crashed the cifar10 sample stage), and every returned tensor follows x."""
+    torch.manual_seed(0)
+    net = TinyScoreNet(1, 8).to(device).eval()
+    clf = SimpleCNN(20, channels=1, image_size=16).to(device).eval()
+    levels = dlg_level_grid(0.01, 20.0, 20).float().to(device)
+    settings = DLGSettings(eta=0.5, n_skip=1, burn_in=[(1, 0.5)], sigma_max=20.0, init_levels=3)
+    n = 0 if D.spec(name).adaptive else 3
+    x_prior = 20.0 * torch.randn(2, 1, 16, 16, device=device)
+    with torch.no_grad():
+        chains = DLGChains(net, clf, levels, settings)
+        chains.initialise(x_prior)
+        out = chains.round(name, n, tol=0.1)
+        base = vanilla(net, name, x_prior, sigma_max=20.0, n=n, tol=0.1)
+    for t in (chains.x, chains.sigma, out, base):
+        assert (t.device, t.dtype) == (x_prior.device, x_prior.dtype)

@@ -1,12 +1,16 @@
-"""DLG configs validate at every tier, bad values are rejected, and claims point at registered experiments."""
+"""DLG configs validate and build their typed configs at every tier, bad values are rejected, and claims point at
+registered experiments."""
 
 import copy
+import functools
+import operator
 import subprocess
 import sys
 
 import pytest
 
-from repro import claims, config
+from repro import claims, config, registry, typed
+from repro.train import TrainConfig
 
 
 def test_every_tier_validates():
@@ -16,6 +20,19 @@ def test_every_tier_validates():
     assert {"cifar10", "celebahq"} <= found["paper"]
 
 
+@pytest.mark.parametrize("tier", config.TIERS)
+def test_every_config_builds_its_dataclass_and_training_sections(tier):
+    for name, data in config.load_tier("dlg", tier).items():
+        cfg = typed.build(registry.get(f"dlg/{name}").config_class(), data, f"{tier}: {name}")
+        sections = [cfg.classifier.training]
+        if name == "mnist":
+            sections.append(cfg.score_net.training)
+        if name in ("cifar10", "celebahq") and cfg.score_model.kind == "tiny":
+            sections.append(cfg.score_model.training)
+        for section in sections:
+            assert TrainConfig.from_config(section, name).steps == section["steps"]
+
+
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -23,16 +40,15 @@ def test_every_tier_validates():
         (("gmm", "budgets"), [0]),
         (("mnist", "sigma_max"), 0.0),
         (("cifar10", "points"), [{"integrator": "rk45", "dlg": True, "budget": 10}]),
+        (("mnist", "score_net", "training", "hidden"), 64),  # a model key does not belong in a training section
+        (("gmm", "classifier", "training"), {"steps": 5}),
     ],
 )
 def test_bad_values_are_rejected(tmp_path, path, value):
     import yaml
 
     data = copy.deepcopy(config.load_tier("dlg", "smoke"))
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    functools.reduce(operator.getitem, path[:-1], data)[path[-1]] = value
     bad = tmp_path / "smoke.yaml"
     bad.write_text(yaml.safe_dump(data))
     with pytest.raises(config.ConfigError, match=path[0]):

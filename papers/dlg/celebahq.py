@@ -15,22 +15,24 @@ from papers.dlg.cifar10 import evaluate_images
 from papers.dlg.images import sample_points
 from repro.run import Run
 
+Config = official.Config
+
 SHAPE = (3, 256, 256)
 
 
 def _images(run: Run) -> torch.Tensor:
-    cfg = run.cfg
-    if cfg["data"] == "synthetic":
+    cfg: Config = run.cfg
+    if cfg.data == "synthetic":
         from repro.data.synthetic import synthetic_like
 
-        return synthetic_like("celebahq", cfg["n_synthetic"], run.seed).images
+        return synthetic_like("celebahq", cfg.n_synthetic, run.seed).images
     from PIL import Image
 
-    folder = Path(run.data_root) / cfg["data"]
-    files = sorted(folder.glob("*.png"))[: cfg["n_reference"]]
+    folder = Path(run.data_root) / cfg.data
+    files = sorted(folder.glob("*.png"))[: cfg.n_reference]
     if not files:
         raise FileNotFoundError(
-            f"{run.paper}/{run.experiment}: data = {cfg['data']!r} -> {folder} holds no .png "
+            f"{run.paper}/{run.experiment}: data = {cfg.data!r} -> {folder} holds no .png "
             f"images; put the CelebA-HQ 256x256 images there"
         )
     arrays = [np.asarray(Image.open(f).convert("RGB")) for f in files]
@@ -46,7 +48,7 @@ def train(run: Run) -> None:
 
 def sample(run: Run) -> None:
     sample_points(
-        run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg), SHAPE
+        run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), run.cfg.levels(), SHAPE
     )
 
 

@@ -16,15 +16,16 @@ from papers.dlg import official
 from papers.dlg.images import metric_rows, plot_fid_vs_nfe, sample_points
 from repro.run import Run
 
+Config = official.Config  # shared with celebahq: data, VE range, NFE axis, DLG, score model, level classifier
 SHAPE = (3, 32, 32)
 
 
 def _images(run: Run, split: str = "train") -> torch.Tensor:
-    cfg = run.cfg
-    if cfg["data"] == "synthetic":
+    cfg: Config = run.cfg
+    if cfg.data == "synthetic":
         from repro.data.synthetic import synthetic_like
 
-        return synthetic_like("cifar10", cfg["n_synthetic"], run.seed + (split != "train")).images
+        return synthetic_like("cifar10", cfg.n_synthetic, run.seed + (split != "train")).images
     from repro.data.load import load_dataset
 
     return torch.as_tensor(load_dataset("cifar10", run.data_root, split=split).images)
@@ -36,7 +37,7 @@ def train(run: Run) -> None:
 
 def sample(run: Run) -> None:
     sample_points(
-        run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), official.levels(run.cfg), SHAPE
+        run, official.load_score(run, SHAPE[0]), official.load_classifier(run, SHAPE), run.cfg.levels(), SHAPE
     )
 
 
@@ -52,7 +53,7 @@ def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: s
     from repro.sampling import to_uint8
 
     ref = to_uint8(reference).numpy()
-    synthetic = run.cfg["data"] == "synthetic"
+    synthetic = run.cfg.data == "synthetic"
     if synthetic:
         from repro.metrics.distances import sliced_wasserstein2
 
@@ -67,7 +68,7 @@ def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: s
         reference_set = Reference(dataset_name, split or "all", len(ref), lambda: ref)
         n_protocol = PROTOCOL_N[dataset]
         # "fid" only when the sample count is the protocol's; otherwise e.g. "fid_1k"
-        metric, unit = metric_name("fid", run.cfg["n_samples"], n_protocol), "FID"
+        metric, unit = metric_name("fid", run.cfg.n_samples, n_protocol), "FID"
 
         def score(x: np.ndarray) -> float:
             rows = fidelity_metrics(

@@ -2,7 +2,8 @@
 
 One Gibbs sweep costs one score evaluation: a Langevin step on p(x | sigma) with a fixed step eta (no sigma^2
 scaling), then sigma <- the level of argmax_k q(k | x) (or a draw from q, an ablation). Score calls are counted
-by the caller's `CountingScore`; classifier calls by `ClassifierCalls`.
+by the caller's `CountingScore`; classifier calls by `ClassifierCalls`. `DLGSection` is the experiments' `dlg:`
+config section; it makes the `DLGSettings` of one point of the NFE axis.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from papers.dlg.denoise import denoise
+from papers.dlg.denoise import denoise, spec, split_budget
 from repro.diffusion.samplers.integrators import karras_stochastic
 from repro.diffusion.sde import append_zero, karras_sigmas
 
@@ -38,7 +39,10 @@ def level_sigma(
     """sigma of argmax_k q(k | x) (index 0 = sigma_max), or of a draw from q when `sample`."""
     logits = classifier(x)
     if sample:
-        k = torch.multinomial(torch.softmax(logits.double(), -1), 1, generator=generator).squeeze(-1)
+        probs = torch.softmax(logits.double(), -1)
+        if generator is not None:  # a generator draws on its own device (a CPU one may feed CUDA chains)
+            probs = probs.to(generator.device)
+        k = torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(x.device)
     else:
         k = logits.argmax(-1)
     return levels.to(device=x.device, dtype=x.dtype)[k]
@@ -82,6 +86,45 @@ class DLGSettings:
     sample_level: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class DLGSection:
+    """The `dlg:` config section: `chains` persistent chains, Langevin step `eta`, `burn_in` phases (sweeps, eta),
+    KAR2 initialisation with `init_levels` levels plus `init_noise` z, the Tweedie step at `tweedie_eps`, the share
+    `skip_fraction` of a budget spent on Gibbs sweeps, and the sweeps `rk45_skip` before an RK45 denoise."""
+
+    chains: int
+    eta: float
+    burn_in: tuple[tuple[int, float], ...]
+    init_levels: int
+    init_noise: float
+    tweedie_eps: float
+    skip_fraction: float
+    rk45_skip: int
+
+    def split(
+        self, integrator: str, dlg: bool, budget: int | None = None, tol: float | None = None
+    ) -> tuple[int, int, float]:
+        """(n_skip, N, tol) of a point: RK45 runs at `tol` after `rk45_skip` sweeps (with DLG); a fixed-step
+        integrator spends its `budget` as `denoise.split_budget` says."""
+        if spec(integrator).adaptive:
+            return (self.rk45_skip if dlg else 0), 0, tol
+        n_skip, n = split_budget(integrator, budget, self.skip_fraction, dlg)
+        return n_skip, n, 0.0
+
+    def settings(self, n_skip: int, sigma_max: float, sigma_min: float) -> DLGSettings:
+        """The chains' settings for a point that spends `n_skip` sweeps per output."""
+        return DLGSettings(
+            eta=self.eta,
+            n_skip=n_skip,
+            burn_in=list(self.burn_in),
+            sigma_max=sigma_max,
+            sigma_min=sigma_min,
+            init_levels=self.init_levels,
+            init_noise=self.init_noise,
+            tweedie_eps=self.tweedie_eps,
+        )
+
+
 class DLGChains:
     """Persistent chains; `initialise` once, then each `round` yields one denoised sample per chain."""
 
@@ -115,7 +158,7 @@ class DLGChains:
     def initialise(self, x_prior: torch.Tensor) -> None:
         """x_prior = sigma_max z: KAR2 with `init_levels` from sigma_max, add init_noise z, classify, burn in."""
         c = self.cfg
-        start = torch.full((x_prior.shape[0],), c.sigma_max, dtype=torch.float64)
+        start = torch.full((x_prior.shape[0],), c.sigma_max, dtype=torch.float64)  # on the host, as every grid
         x = karras_stochastic(
             self.score, x_prior, append_zero(karras_sigmas(c.init_levels - 1, start, c.sigma_min)), noise=self.noise
         )
@@ -160,6 +203,6 @@ def vanilla(
     noise: Noise = torch.randn_like,
 ) -> torch.Tensor:
     """The baseline: the integrator from sigma_max for every sample, then the same Tweedie step."""
-    start = torch.full((x_prior.shape[0],), sigma_max, dtype=torch.float64)
+    start = torch.full((x_prior.shape[0],), sigma_max, dtype=torch.float64)  # on the host, as every grid
     x = denoise(integrator, score, x_prior, start, n=n, sigma_min=sigma_min, tol=tol, noise=noise)
     return tweedie(score, x, tweedie_eps)

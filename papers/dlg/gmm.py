@@ -1,6 +1,7 @@
 """dlg/gmm: the paper's Fig. 3 protocol on Gaussian mixtures with exact VE-perturbed scores (a CPU analogue).
 
-Stages: `train` fits the MLP noise-level classifier per mixture (cross-entropy on k ~ Uniform, as DMCMC);
+Stages: `train` fits the MLP noise-level classifier per mixture (cross-entropy on k ~ Uniform, as DMCMC; config
+`classifier`: n_data, hidden, depth and its `training:` section);
 `evaluate` runs each of the six integrators alone and after DLG (oracle and learned classifiers) at matched
 per-sample NFE budgets, and scores samples against exact mixture samples (sliced W2, mode-weight error).
 Exact scores remove score-approximation error: only discretisation and mixing effects are measured.
@@ -10,129 +11,164 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from papers.dlg import denoise
 from papers.dlg.classifier import MLPClassifier, OracleLevelPosterior, level_loss
-from papers.dlg.denoise import split_budget
-from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSettings, vanilla
+from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSection, vanilla
+from repro.config import ExperimentConfig
 from repro.data.batches import TensorBatches
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.sde import dlg_level_grid
 from repro.diffusion.toy.gmm import GaussianMixture
 from repro.metrics.distances import frechet_distance, mean_stderr, mode_weight_error, sliced_wasserstein2
-from repro.run import Run
+from repro.run import MetricRow, Run
+
+if TYPE_CHECKING:
+    from repro.train import TrainConfig
 
 
-def build_mixture(spec: dict[str, Any]) -> tuple[GaussianMixture, float, float]:
+@dataclass(frozen=True, kw_only=True)
+class Mixture:
+    """A dataset: components of `weights`, std `std`, means at distance `radius` (see `build_mixture`)."""
+
+    name: str
+    dim: int
+    weights: tuple[float, ...]
+    radius: float
+    std: float
+    layout_seed: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MLPSection:
+    """The learned level classifier: trained on `n_data` exact samples, `hidden` wide, `depth` hidden layers."""
+
+    n_data: int
+    hidden: int
+    depth: int
+    training: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(ExperimentConfig):
+    """Per mixture of `datasets`: every integrator at every budget (RK45: every tolerance of `rk45_tols`), alone
+    and with DLG under each of `classifiers` (oracle, mlp), `n_samples` samples, over `seeds` seeds."""
+
+    datasets: tuple[Mixture, ...]
+    n_levels: int
+    integrators: tuple[str, ...]
+    budgets: tuple[int, ...]
+    rk45_tols: tuple[float, ...]
+    classifiers: tuple[str, ...]
+    n_samples: int
+    n_projections: int
+    seeds: int
+    dlg: DLGSection
+    classifier: MLPSection
+
+
+def build_mixture(spec: Mixture) -> tuple[GaussianMixture, float, float]:
     """The mixture of a dataset spec and its (sigma_max, sigma_min).
 
     Means: on a circle of radius `radius` in 2-D, else `radius` times random unit vectors (seeded by
     `layout_seed`). sigma_max = the largest pairwise distance among 2000 exact samples (score_sde's guideline);
     sigma_min = 0.01 x the component std.
     """
-    m, d = len(spec["weights"]), spec["dim"]
+    m, d = len(spec.weights), spec.dim
     if d == 2:
         ang = 2 * math.pi * torch.arange(m, dtype=torch.float64) / m
-        means = spec["radius"] * torch.stack([ang.cos(), ang.sin()], -1)
+        means = spec.radius * torch.stack([ang.cos(), ang.sin()], -1)
     else:
-        g = torch.Generator().manual_seed(spec["layout_seed"])
+        g = torch.Generator().manual_seed(spec.layout_seed)
         dirs = torch.randn(m, d, generator=g, dtype=torch.float64)
-        means = spec["radius"] * dirs / dirs.norm(dim=-1, keepdim=True)
-    mix = GaussianMixture(spec["weights"], means, stds=spec["std"])
-    pts = mix.sample(2000, torch.Generator().manual_seed(spec["layout_seed"]))
+        means = spec.radius * dirs / dirs.norm(dim=-1, keepdim=True)
+    mix = GaussianMixture(spec.weights, means, stds=spec.std)
+    pts = mix.sample(2000, torch.Generator().manual_seed(spec.layout_seed))
     sigma_max = float(torch.cdist(pts, pts).max())
-    return mix, sigma_max, 0.01 * spec["std"]
+    return mix, sigma_max, 0.01 * spec.std
 
 
-def _levels(cfg, spec) -> tuple[GaussianMixture, torch.Tensor, float, float]:
+def _levels(cfg: Config, spec: Mixture) -> tuple[GaussianMixture, torch.Tensor, float, float]:
     mix, smax, smin = build_mixture(spec)
-    return mix, dlg_level_grid(smin, smax, cfg["n_levels"]), smax, smin
+    return mix, dlg_level_grid(smin, smax, cfg.n_levels), smax, smin
 
 
-def _train_config(cfg, name):
+def train_config(cfg: Config, name: str) -> TrainConfig:
+    """One checkpoint, at the end, unless the section says otherwise."""
     from repro.train import TrainConfig
 
-    t = cfg["classifier_training"]
-    return TrainConfig(
-        steps=t["steps"], lr=t["lr"], batch_size=t["batch_size"], ckpt_every=t["steps"], name=f"classifier_{name}"
-    )
+    t = cfg.classifier.training
+    return TrainConfig.from_config(t, f"classifier_{name}", ckpt_every=t["steps"])
 
 
-def _mlp(cfg, spec) -> MLPClassifier:
-    t = cfg["classifier_training"]
-    return MLPClassifier(spec["dim"], cfg["n_levels"], hidden=t["hidden"], depth=t["depth"])
+def _mlp(cfg: Config, spec: Mixture) -> MLPClassifier:
+    return MLPClassifier(spec.dim, cfg.n_levels, hidden=cfg.classifier.hidden, depth=cfg.classifier.depth)
 
 
 def train(run: Run) -> None:
     """Fit the MLP level classifier of each mixture on exact samples (float32)."""
     from repro.train import train as fit
 
-    cfg = run.cfg
-    for spec in cfg["datasets"]:
+    cfg: Config = run.cfg
+    for spec in cfg.datasets:
         mix, levels, _, _ = _levels(cfg, spec)
-        data = mix.sample(cfg["classifier_training"]["n_data"], torch.Generator().manual_seed(run.seed)).float()
-        batches = TensorBatches(data, cfg["classifier_training"]["batch_size"], seed=run.seed)
-        fit(run, _mlp(cfg, spec), level_loss(levels.float()), batches, _train_config(cfg, spec["name"]))
-        run.log(f"trained the level classifier of {spec['name']}")
+        t = train_config(cfg, spec.name)
+        data = mix.sample(cfg.classifier.n_data, torch.Generator().manual_seed(run.seed)).float()
+        fit(run, _mlp(cfg, spec), level_loss(levels.float()), TensorBatches(data, t.batch_size, seed=run.seed), t)
+        run.log(f"trained the level classifier of {spec.name}")
 
 
-def _classifiers(run: Run, spec, mix, levels) -> dict[str, Any]:
+def _oracle(run: Run, spec: Mixture, mix: GaussianMixture, levels: torch.Tensor) -> Callable:
+    return OracleLevelPosterior(mix, levels, dtype=torch.float32)
+
+
+def _learned(run: Run, spec: Mixture, mix: GaussianMixture, levels: torch.Tensor) -> Callable:
     from repro.train import load_trained
 
-    out: dict[str, Any] = {}
-    for name in run.cfg["classifiers"]:
-        if name == "oracle":
-            out[name] = OracleLevelPosterior(mix, levels, dtype=torch.float32)
-        else:
-            net = load_trained(run, _mlp(run.cfg, spec), f"classifier_{spec['name']}").cpu()
-            out[name] = lambda x, net=net: net(x.float())
-    return out
+    net = load_trained(run, _mlp(run.cfg, spec), f"classifier_{spec.name}").cpu()
+    return lambda x: net(x.float())
 
 
-def _settings(cfg, smax, smin, n_skip) -> DLGSettings:
-    d = cfg["dlg"]
-    return DLGSettings(
-        eta=d["eta"],
-        n_skip=n_skip,
-        burn_in=[tuple(p) for p in d["burn_in"]],
-        sigma_max=smax,
-        sigma_min=smin,
-        init_levels=d["init_levels"],
-        init_noise=d["init_noise"],
-        tweedie_eps=d["tweedie_eps"],
-    )
+CLASSIFIERS = {"oracle": _oracle, "mlp": _learned}  # config name -> (run, spec, mixture, levels) -> q(k | x)
 
 
-def _arms(cfg):
+def _classifiers(run: Run, spec: Mixture, mix: GaussianMixture, levels: torch.Tensor) -> dict[str, Callable]:
+    return {name: CLASSIFIERS[name](run, spec, mix, levels) for name in run.cfg.classifiers}
+
+
+def _arms(cfg: Config) -> Iterator[tuple[str, str, float]]:
     """(integrator, budget-or-tol key, value) for every point on the NFE axis."""
-    for name in cfg["integrators"]:
+    for name in cfg.integrators:
         if denoise.spec(name).adaptive:
-            for tol in cfg["rk45_tols"]:
+            for tol in cfg.rk45_tols:
                 yield name, "tol", tol
         else:
-            for b in cfg["budgets"]:
+            for b in cfg.budgets:
                 yield name, "budget", b
 
 
 @torch.no_grad()
-def _one_seed(run: Run, spec, seed: int) -> list[dict[str, Any]]:
+def _one_seed(run: Run, spec: Mixture, seed: int) -> list[dict[str, Any]]:
     """Every (integrator, arm, budget) for one mixture and one seed: per-seed measurements."""
-    cfg = run.cfg
+    cfg: Config = run.cfg
+    d = cfg.dlg
     mix, levels, smax, smin = _levels(cfg, spec)
     gen = torch.Generator().manual_seed(seed)
 
     def noise(t):
         return torch.randn(t.shape, generator=gen, dtype=t.dtype)
 
-    n = cfg["n_samples"]
+    n = cfg.n_samples
     ref = mix.sample(n, torch.Generator().manual_seed(10_000 + seed))
 
     def score_of(x):
         return {
-            "sw2": sliced_wasserstein2(x, ref, cfg["n_projections"], seed=20_000 + seed),
+            "sw2": sliced_wasserstein2(x, ref, cfg.n_projections, seed=20_000 + seed),
             "frechet_raw": frechet_distance(x, ref),
             "mode_weight_error": mode_weight_error(x, mix.means, mix.weights),
         }
@@ -147,20 +183,13 @@ def _one_seed(run: Run, spec, seed: int) -> list[dict[str, Any]]:
             **score_of(mix.sample(n, torch.Generator().manual_seed(30_000 + seed))),
         }
     ]
-    skip_frac, tweedie_eps = cfg["dlg"]["skip_fraction"], cfg["dlg"]["tweedie_eps"]
     for name, key, val in _arms(cfg):
         counted = CountingScore(mix.score)
         x0 = smax * torch.randn(n, mix.dim, generator=gen, dtype=torch.float64)
-        if key == "tol":
-            out = vanilla(
-                counted, name, x0, sigma_max=smax, n=0, sigma_min=smin, tweedie_eps=tweedie_eps, tol=val, noise=noise
-            )
-            n_int = 0
-        else:
-            _, n_int = split_budget(name, val, skip_frac, dlg=False)
-            out = vanilla(
-                counted, name, x0, sigma_max=smax, n=n_int, sigma_min=smin, tweedie_eps=tweedie_eps, noise=noise
-            )
+        _, n_int, tol = d.split(name, False, **{key: val})
+        out = vanilla(
+            counted, name, x0, sigma_max=smax, n=n_int, sigma_min=smin, tweedie_eps=d.tweedie_eps, tol=tol, noise=noise
+        )
         rows.append(
             {
                 "integrator": name,
@@ -174,21 +203,16 @@ def _one_seed(run: Run, spec, seed: int) -> list[dict[str, Any]]:
             }
         )
 
-    n_chains, n_rounds = cfg["dlg"]["chains"], math.ceil(n / cfg["dlg"]["chains"])
+    n_rounds = math.ceil(n / d.chains)
     for cname, clf in _classifiers(run, spec, mix, levels).items():
-        init = DLGChains(
-            CountingScore(mix.score), ClassifierCalls(clf), levels, _settings(cfg, smax, smin, 0), noise=noise
-        )
-        init.initialise(smax * torch.randn(n_chains, mix.dim, generator=gen, dtype=torch.float64))
+        init = DLGChains(CountingScore(mix.score), ClassifierCalls(clf), levels, d.settings(0, smax, smin), noise=noise)
+        init.initialise(smax * torch.randn(d.chains, mix.dim, generator=gen, dtype=torch.float64))
         burn_nfe = init.score.nfe
         for name, key, val in _arms(cfg):
-            if key == "tol":
-                n_skip, n_int, tol = cfg["dlg"]["rk45_skip"], 0, val
-            else:
-                (n_skip, n_int), tol = split_budget(name, val, skip_frac, dlg=True), 0.0
+            n_skip, n_int, tol = d.split(name, True, **{key: val})
             chains = copy.copy(init)
             chains.score, chains.classifier = CountingScore(mix.score), ClassifierCalls(clf)
-            chains.cfg = _settings(cfg, smax, smin, n_skip)
+            chains.cfg = d.settings(n_skip, smax, smin)
             out = torch.cat([chains.round(name, n_int, tol) for _ in range(n_rounds)])[:n]
             rows.append(
                 {
@@ -207,52 +231,56 @@ def _one_seed(run: Run, spec, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+METRICS = (
+    ("sw2", "distance"),
+    ("frechet_raw", "squared distance"),
+    ("mode_weight_error", "fraction"),
+    ("nfe", "score evals"),
+    ("classifier_calls", "calls"),
+    ("burn_in_nfe", "score evals"),
+)  # (per-seed measurement, unit), summarised over seeds
+
+
 def evaluate(run: Run) -> None:
-    cfg = run.cfg
-    seeds = list(range(run.seed, run.seed + cfg["seeds"]))
-    rows: list[dict[str, Any]] = []
+    cfg: Config = run.cfg
+    seeds = list(range(run.seed, run.seed + cfg.seeds))
+    seed_range = f"{seeds[0]}-{seeds[-1]}"
+    rows: list[MetricRow] = []
     table: list[dict[str, Any]] = []
-    for spec in cfg["datasets"]:
+    for spec in cfg.datasets:
         per_seed = {s: _one_seed(run, spec, s) for s in seeds}
-        run.log(f"{spec['name']}: {len(per_seed[seeds[0]])} settings x {len(seeds)} seeds done")
+        run.log(f"{spec.name}: {len(per_seed[seeds[0]])} settings x {len(seeds)} seeds done")
         for i, first in enumerate(per_seed[seeds[0]]):
             points = [per_seed[s][i] for s in seeds]
             setting = {"integrator": first["integrator"], "dlg": first["dlg"], first["key"]: first["value"]}
             if "N" in first:
                 setting.update(n_skip=first["n_skip"], N=first["N"])
-            summary = {"dataset": spec["name"], **setting}
-            for metric, unit in (
-                ("sw2", "distance"),
-                ("frechet_raw", "squared distance"),
-                ("mode_weight_error", "fraction"),
-                ("nfe", "score evals"),
-                ("classifier_calls", "calls"),
-                ("burn_in_nfe", "score evals"),
-            ):
+            summary = {"dataset": spec.name, **setting}
+            for metric, unit in METRICS:
                 if metric not in first:
                     continue
                 mean, se = mean_stderr([p[metric] for p in points])
                 summary[metric], summary[metric + "_se"] = mean, se
                 rows.append(
-                    {
-                        "dataset": spec["name"],
-                        "setting": setting,
-                        "metric": metric,
-                        "value": mean,
-                        "stderr": se,
-                        "unit": unit,
-                        "n_samples": cfg["n_samples"],
-                        "seed": f"{seeds[0]}-{seeds[-1]}",
-                    }
+                    MetricRow(
+                        dataset=spec.name,
+                        setting=setting,
+                        metric=metric,
+                        value=mean,
+                        stderr=se,
+                        unit=unit,
+                        n_samples=cfg.n_samples,
+                        seed=seed_range,
+                    )
                 )
             table.append(summary)
-        rows += _ratios(spec["name"], per_seed, seeds, cfg["n_samples"])
+        rows += _ratios(spec.name, per_seed, seeds, cfg.n_samples)
     run.save_json("summary.json", table)
     run.save_metrics(rows)
     _figures(run, table)
 
 
-def _ratios(dataset: str, per_seed, seeds, n_samples) -> list[dict[str, Any]]:
+def _ratios(dataset: str, per_seed, seeds, n_samples) -> list[MetricRow]:
     """sw2(DLG) / sw2(integrator alone) at the same budget, per seed, then mean +- s.e. (< 1: DLG better)."""
     rows = []
     first = per_seed[seeds[0]]
@@ -263,16 +291,16 @@ def _ratios(dataset: str, per_seed, seeds, n_samples) -> list[dict[str, Any]]:
         j = base[(r["integrator"], r["value"])]
         mean, se = mean_stderr([per_seed[s][i]["sw2"] / per_seed[s][j]["sw2"] for s in seeds])
         rows.append(
-            {
-                "dataset": dataset,
-                "setting": {"integrator": r["integrator"], "dlg": r["dlg"], "budget": r["value"]},
-                "metric": "sw2_ratio",
-                "value": mean,
-                "stderr": se,
-                "unit": "ratio",
-                "n_samples": n_samples,
-                "seed": f"{seeds[0]}-{seeds[-1]}",
-            }
+            MetricRow(
+                dataset=dataset,
+                setting={"integrator": r["integrator"], "dlg": r["dlg"], "budget": r["value"]},
+                metric="sw2_ratio",
+                value=mean,
+                stderr=se,
+                unit="ratio",
+                n_samples=n_samples,
+                seed=f"{seeds[0]}-{seeds[-1]}",
+            )
         )
     return rows
 

@@ -4,60 +4,73 @@ A point of the NFE axis is {integrator, dlg: on|off, budget} (RK45: {integrator,
 sample has its own seed (repro.sampling). With DLG the samples come from persistent chains: chain c draws all its
 noise from its own seed, so its outputs do not depend on the batch it ran in, but consecutive outputs of one
 chain are correlated (as upstream: 50k CIFAR-10 samples from 200 chains). Samples are stored as uint8 PNG-free
-arrays, never JPEG; each point's NFE accounting is saved beside its samples.
+arrays, never JPEG; each point's NFE accounting is saved beside its samples. `ImageConfig` holds the keys the
+image experiments share (sigma_min, sigma_max, n_levels, n_samples, batch_size, points, dlg).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from papers.dlg.denoise import spec, split_budget
-from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSettings, vanilla
+from papers.dlg.denoise import spec
+from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSection, vanilla
 from repro.atomic import atomic_path
+from repro.config import ExperimentConfig
 from repro.diffusion.nfe import CountingScore
+from repro.diffusion.sde import dlg_level_grid
 from repro.rng import StackedGenerator
-from repro.run import Run
+from repro.run import MetricRow, Run
 from repro.sampling import sample_seed, to_uint8
 
 
-def point_name(p: dict[str, Any]) -> str:
-    axis = f"tol{p['tol']:g}" if spec(p["integrator"]).adaptive else f"nfe{p['budget']}"
-    return f"{p['integrator']}_{'dlg' if p['dlg'] else 'plain'}_{axis}"
+@dataclass(frozen=True, kw_only=True)
+class Point:
+    """A point of the NFE axis: `integrator` with or without `dlg`, at a per-sample NFE `budget` (RK45: `tol`)."""
+
+    integrator: str
+    dlg: bool
+    budget: int | None = None
+    tol: float | None = None
+
+    @property
+    def name(self) -> str:
+        axis = f"tol{self.tol:g}" if spec(self.integrator).adaptive else f"nfe{self.budget}"
+        return f"{self.integrator}_{'dlg' if self.dlg else 'plain'}_{axis}"
+
+    @property
+    def setting(self) -> dict[str, Any]:
+        s: dict[str, Any] = {"integrator": self.integrator, "dlg": "on" if self.dlg else "off"}
+        if spec(self.integrator).adaptive:
+            s["tol"] = self.tol
+        else:
+            s["budget"] = self.budget
+        return s
+
+    def as_dict(self) -> dict[str, Any]:
+        """The point as its config wrote it (recorded beside its samples)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def point_setting(p: dict[str, Any]) -> dict[str, Any]:
-    s: dict[str, Any] = {"integrator": p["integrator"], "dlg": "on" if p["dlg"] else "off"}
-    if spec(p["integrator"]).adaptive:
-        s["tol"] = p["tol"]
-    else:
-        s["budget"] = p["budget"]
-    return s
+@dataclass(frozen=True, kw_only=True)
+class ImageConfig(ExperimentConfig):
+    """What every image experiment configures: the VE range, the classifier's `n_levels`, the NFE axis, DLG."""
 
+    sigma_min: float
+    sigma_max: float
+    n_levels: int
+    n_samples: int
+    batch_size: int
+    points: tuple[Point, ...]
+    dlg: DLGSection
 
-def _settings(cfg: dict[str, Any], n_skip: int) -> DLGSettings:
-    d = cfg["dlg"]
-    return DLGSettings(
-        eta=d["eta"],
-        n_skip=n_skip,
-        burn_in=[tuple(b) for b in d["burn_in"]],
-        sigma_max=cfg["sigma_max"],
-        sigma_min=cfg["sigma_min"],
-        init_levels=d["init_levels"],
-        init_noise=d["init_noise"],
-        tweedie_eps=d["tweedie_eps"],
-    )
-
-
-def _split(cfg, p) -> tuple[int, int, float]:
-    """(n_skip, N, tol) of a point."""
-    if spec(p["integrator"]).adaptive:
-        return (cfg["dlg"]["rk45_skip"] if p["dlg"] else 0), 0, p["tol"]
-    n_skip, n = split_budget(p["integrator"], p["budget"], cfg["dlg"]["skip_fraction"], p["dlg"])
-    return n_skip, n, 0.0
+    def levels(self) -> torch.Tensor:
+        """The level classifier's classes (float32; class 0 = sigma_max)."""
+        return dlg_level_grid(self.sigma_min, self.sigma_max, self.n_levels).float()
 
 
 def _save(run: Run, name: str, x: torch.Tensor, info: dict[str, Any]) -> None:
@@ -71,50 +84,50 @@ def _save(run: Run, name: str, x: torch.Tensor, info: dict[str, Any]) -> None:
 @torch.no_grad()
 def sample_points(run: Run, score, classifier, levels: torch.Tensor, shape: tuple[int, ...]) -> None:
     """Sample every configured point (skipping points already on disk) and record their NFE."""
-    cfg = run.cfg
-    n, batch = cfg["n_samples"], cfg["batch_size"]
+    cfg: ImageConfig = run.cfg
+    n, batch = cfg.n_samples, cfg.batch_size
     dev = run.device
-    for p in cfg["points"]:
-        name = point_name(p)
-        if (run.root / "samples" / f"{name}.json").exists():
+    for p in cfg.points:
+        if (run.root / "samples" / f"{p.name}.json").exists():
             continue
-        n_skip, n_int, tol = _split(cfg, p)
+        n_skip, n_int, tol = cfg.dlg.split(p.integrator, p.dlg, budget=p.budget, tol=p.tol)
         counted = CountingScore(score)
-        if not p["dlg"]:
+        if not p.dlg:
             parts = []
             for lo in range(0, n, batch):
                 gen = StackedGenerator([sample_seed(run.seed, j) for j in range(lo, min(n, lo + batch))], device=dev)
-                x0 = cfg["sigma_max"] * gen.randn(shape).to(dev)
+                x0 = cfg.sigma_max * gen.randn(shape).to(dev)
                 parts.append(
                     vanilla(
                         counted,
-                        p["integrator"],
+                        p.integrator,
                         x0,
-                        sigma_max=cfg["sigma_max"],
+                        sigma_max=cfg.sigma_max,
                         n=n_int,
-                        sigma_min=cfg["sigma_min"],
-                        tweedie_eps=cfg["dlg"]["tweedie_eps"],
+                        sigma_min=cfg.sigma_min,
+                        tweedie_eps=cfg.dlg.tweedie_eps,
                         tol=tol,
                         noise=gen.randn_like,
                     ).cpu()
                 )
             x, nfe, calls, burn, rounds = torch.cat(parts), counted.nfe / math.ceil(n / batch), 0.0, 0, 1
         else:
-            chains_n = cfg["dlg"]["chains"]
+            chains_n = cfg.dlg.chains
             gen = StackedGenerator([sample_seed(run.seed + 1, c) for c in range(chains_n)], device=dev)
             clf = ClassifierCalls(classifier)
-            chains = DLGChains(counted, clf, levels.to(dev), _settings(cfg, n_skip), noise=gen.randn_like)
-            chains.initialise(cfg["sigma_max"] * gen.randn(shape).to(dev))
+            settings = cfg.dlg.settings(n_skip, cfg.sigma_max, cfg.sigma_min)
+            chains = DLGChains(counted, clf, levels.to(dev), settings, noise=gen.randn_like)
+            chains.initialise(cfg.sigma_max * gen.randn(shape).to(dev))
             burn, burn_calls = counted.nfe, clf.calls  # one-off burn-in: amortised, not in the per-sample NFE
             rounds = math.ceil(n / chains_n)
-            x = torch.cat([chains.round(p["integrator"], n_int, tol).cpu() for _ in range(rounds)])[:n]
+            x = torch.cat([chains.round(p.integrator, n_int, tol).cpu() for _ in range(rounds)])[:n]
             nfe, calls = (counted.nfe - burn) / rounds, (clf.calls - burn_calls) / rounds
         _save(
             run,
-            name,
+            p.name,
             x,
             {
-                "point": p,
+                "point": p.as_dict(),
                 "n_skip": n_skip,
                 "N": n_int,
                 "nfe_per_sample": nfe,
@@ -124,47 +137,44 @@ def sample_points(run: Run, score, classifier, levels: torch.Tensor, shape: tupl
                 "n": int(x.shape[0]),
             },
         )
-        run.log(f"{name}: {x.shape[0]} samples, NFE per sample {nfe:.1f} (n_skip {n_skip}, N {n_int})")
+        run.log(f"{p.name}: {x.shape[0]} samples, NFE per sample {nfe:.1f} (n_skip {n_skip}, N {n_int})")
 
 
-def load_point(run: Run, p: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-    name = point_name(p)
-    path = run.root / "samples" / f"{name}.npz"
+def load_point(run: Run, p: Point) -> tuple[np.ndarray, dict[str, Any]]:
+    path = run.root / "samples" / f"{p.name}.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the sample stage of {run.paper}/{run.experiment} first")
-    return np.load(path)["samples"], run.load_json(f"samples/{name}.json")
+    return np.load(path)["samples"], run.load_json(f"samples/{p.name}.json")
 
 
-def metric_rows(run: Run, dataset: str, fid_fn, metric: str = "fid", unit: str = "FID") -> list[dict[str, Any]]:
+def metric_rows(run: Run, dataset: str, fid_fn, metric: str = "fid", unit: str = "FID") -> list[MetricRow]:
     """Per point: the FID-like number from `fid_fn(uint8 samples [N, H, W, C])`, measured NFE, classifier calls."""
     rows = []
-    for p in run.cfg["points"]:
+    for p in run.cfg.points:
         x, info = load_point(run, p)
-        setting = {**point_setting(p), "n_skip": info["n_skip"], "N": info["N"]}
-        base = {"dataset": dataset, "setting": setting, "stderr": None, "n_samples": int(x.shape[0]), "seed": run.seed}
-        rows.append({**base, "metric": metric, "value": float(fid_fn(x)), "unit": unit})
-        rows.append({**base, "metric": "nfe", "value": float(info["nfe_per_sample"]), "unit": "score evals"})
-        if p["dlg"]:
-            rows.append(
-                {
-                    **base,
-                    "metric": "classifier_calls",
-                    "value": float(info["classifier_calls_per_sample"]),
-                    "unit": "calls",
-                }
+        measured = [(metric, fid_fn(x), unit), ("nfe", info["nfe_per_sample"], "score evals")]
+        if p.dlg:
+            measured += [
+                ("classifier_calls", info["classifier_calls_per_sample"], "calls"),
+                ("burn_in_nfe_amortised", info["burn_in_nfe_amortised"], "score evals per sample"),
+            ]
+        setting = {**p.setting, "n_skip": info["n_skip"], "N": info["N"]}
+        rows += [
+            MetricRow(
+                dataset=dataset,
+                setting=setting,
+                metric=name,
+                value=float(value),
+                unit=unit_of,
+                n_samples=int(x.shape[0]),
+                seed=run.seed,
             )
-            rows.append(
-                {
-                    **base,
-                    "metric": "burn_in_nfe_amortised",
-                    "value": float(info["burn_in_nfe_amortised"]),
-                    "unit": "score evals per sample",
-                }
-            )
+            for name, value, unit_of in measured
+        ]
     return rows
 
 
-def plot_fid_vs_nfe(run: Run, rows: list[dict[str, Any]], metric: str, name: str, title: str, caption: str) -> None:
+def plot_fid_vs_nfe(run: Run, rows: list[MetricRow], metric: str, name: str, title: str, caption: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,15 +182,15 @@ def plot_fid_vs_nfe(run: Run, rows: list[dict[str, Any]], metric: str, name: str
 
     from repro.run import format_setting
 
-    nfe = {format_setting(r["setting"]): r["value"] for r in rows if r["metric"] == "nfe"}
+    nfe = {format_setting(r.setting): r.value for r in rows if r.metric == "nfe"}
     order = ["kar1", "pfode", "rk45", "kar2", "rd", "em"]
     fig, axes = plt.subplots(2, 3, figsize=(12, 7))
     for ax, integ in zip(axes.flat, order, strict=True):
         for arm in ("off", "on"):
             pts = sorted(
-                (nfe[format_setting(r["setting"])], r["value"])
+                (nfe[format_setting(r.setting)], r.value)
                 for r in rows
-                if r["metric"] == metric and r["setting"]["integrator"] == integ and r["setting"]["dlg"] == arm
+                if r.metric == metric and r.setting["integrator"] == integ and r.setting["dlg"] == arm
             )
             if pts:
                 ax.plot(

@@ -1,52 +1,68 @@
 """dlg/mnist: DLG vs six integrators on digits, with a small VE score net and level classifier trained here.
 
 Data: the packaged 5000 MNIST digits (repro.data, 4000 train / 500 test), [0, 1]. Score model: `TinyScoreNet`
-(score_sde's continuous VE loss); level classifier: SimpleCNN on 28x28x1 with the DMCMC objective. Quality:
-Frechet distance in a digit classifier's features (`repro.metrics.classifier.fid_lenet`) against the test split.
+(score_sde's continuous VE loss; `score_net.width`, `score_net.training`); level classifier: SimpleCNN on
+28x28x1 with the DMCMC objective (`classifier.training`). Quality: Frechet distance in a digit classifier's
+features (`repro.metrics.classifier.fid_lenet`, trained `feature_classifier_steps`) against the test split.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import torch
 
 from papers.dlg.classifier import SimpleCNN, level_loss
-from papers.dlg.images import metric_rows, plot_fid_vs_nfe, sample_points
+from papers.dlg.images import ImageConfig, metric_rows, plot_fid_vs_nfe, sample_points
 from papers.dlg.nets import TinyScoreNet
 from repro.data.batches import TensorBatches
 from repro.diffusion.losses import ve_dsm_loss
-from repro.diffusion.sde import VESDE, dlg_level_grid
-from repro.run import Run
+from repro.diffusion.sde import VESDE
+from repro.run import MetricRow, Run
+
+if TYPE_CHECKING:
+    from repro.train import TrainConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trained:
+    """A network trained here: its `training:` section (fields of repro.train.TrainConfig)."""
+
+    training: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreNet(Trained):
+    width: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(ImageConfig):
+    dataset: str
+    score_net: ScoreNet
+    classifier: Trained
+    feature_classifier_steps: int
 
 
 def _data(run: Run, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     from repro.data.load import load_dataset
 
-    d = load_dataset(run.cfg["dataset"], run.data_root, split=split)
+    d = load_dataset(run.cfg.dataset, run.data_root, split=split)
     return torch.as_tensor(d.images), torch.as_tensor(d.labels)
 
 
 def _models(run: Run) -> tuple[TinyScoreNet, SimpleCNN]:
-    cfg = run.cfg
+    cfg: Config = run.cfg
     torch.manual_seed(run.seed)
-    return (TinyScoreNet(1, cfg["score_net"]["width"]), SimpleCNN(cfg["n_levels"], channels=1, image_size=28))
+    return (TinyScoreNet(1, cfg.score_net.width), SimpleCNN(cfg.n_levels, channels=1, image_size=28))
 
 
-def _levels(cfg) -> torch.Tensor:
-    return dlg_level_grid(cfg["sigma_min"], cfg["sigma_max"], cfg["n_levels"]).float()
-
-
-def _train_cfg(t: dict, name: str):
+def train_config(section: dict[str, Any], name: str) -> TrainConfig:
+    """Clipped gradients and four checkpoints per training, unless the section says otherwise."""
     from repro.train import TrainConfig
 
-    return TrainConfig(
-        steps=t["steps"],
-        lr=t["lr"],
-        batch_size=t["batch_size"],
-        ema_decay=t.get("ema_decay"),
-        grad_clip=1.0,
-        ckpt_every=max(1, t["steps"] // 4),
-        name=name,
-    )
+    return TrainConfig.from_config(section, name, grad_clip=1.0, ckpt_every=max(1, section["steps"] // 4))
 
 
 def train(run: Run) -> None:
@@ -54,27 +70,15 @@ def train(run: Run) -> None:
     from repro.metrics.classifier import save_classifier, train_digit_classifier
     from repro.train import train as fit
 
-    cfg = run.cfg
+    cfg: Config = run.cfg
     x, y = _data(run, "train")
     score_net, clf = _models(run)
-    t = cfg["score_net"]
-    fit(
-        run,
-        score_net,
-        ve_dsm_loss(VESDE(cfg["sigma_min"], cfg["sigma_max"])),
-        TensorBatches(x, t["batch_size"], seed=run.seed),
-        _train_cfg(t, "score"),
-    )
-    c = cfg["classifier"]
-    fit(
-        run,
-        clf,
-        level_loss(_levels(cfg)),
-        TensorBatches(x, c["batch_size"], seed=run.seed + 1),
-        _train_cfg(c, "level_classifier"),
-    )
+    s, c = train_config(cfg.score_net.training, "score"), train_config(cfg.classifier.training, "level_classifier")
+    loss = ve_dsm_loss(VESDE(cfg.sigma_min, cfg.sigma_max))
+    fit(run, score_net, loss, TensorBatches(x, s.batch_size, seed=run.seed), s)
+    fit(run, clf, level_loss(cfg.levels()), TensorBatches(x, c.batch_size, seed=run.seed + 1), c)
     save_classifier(
-        train_digit_classifier(x, y, steps=cfg["feature_classifier_steps"], seed=run.seed),
+        train_digit_classifier(x, y, steps=cfg.feature_classifier_steps, seed=run.seed),
         run.path("feature_classifier.pt"),
     )
 
@@ -90,35 +94,30 @@ def _load(run: Run):
 
 def sample(run: Run) -> None:
     score_net, clf = _load(run)
-    sample_points(run, score_net, clf, _levels(run.cfg), (1, 28, 28))
+    sample_points(run, score_net, clf, run.cfg.levels(), (1, 28, 28))
 
 
 def evaluate(run: Run) -> None:
     from repro.metrics.classifier import fid_lenet, load_classifier
 
+    cfg: Config = run.cfg
     feat = load_classifier(run.root / "feature_classifier.pt")
     ref, _ = _data(run, "test")
-    rows = metric_rows(
-        run,
-        run.cfg["dataset"],
-        lambda x: fid_lenet(feat, x, ref),
-        metric="fid_lenet",
-        unit="Frechet distance (digit-classifier features)",
-    )
+    unit = "Frechet distance (digit-classifier features)"
+    rows = metric_rows(run, cfg.dataset, lambda x: fid_lenet(feat, x, ref), metric="fid_lenet", unit=unit)
     # the metric's floor at this sample size: as many real training digits as samples, against the same test set
     train, _ = _data(run, "train")
-    n = run.cfg["n_samples"]
+    n = cfg.n_samples
     rows.append(
-        {
-            "dataset": run.cfg["dataset"],
-            "setting": {"integrator": "data", "dlg": "off"},
-            "metric": "fid_lenet",
-            "value": float(fid_lenet(feat, train[:n], ref)),
-            "stderr": None,
-            "unit": "Frechet distance (digit-classifier features)",
-            "n_samples": min(n, len(train)),
-            "seed": run.seed,
-        }
+        MetricRow(
+            dataset=cfg.dataset,
+            setting={"integrator": "data", "dlg": "off"},
+            metric="fid_lenet",
+            value=float(fid_lenet(feat, train[:n], ref)),
+            unit=unit,
+            n_samples=min(n, len(train)),
+            seed=run.seed,
+        )
     )
     run.save_metrics(rows)
     plot_fid_vs_nfe(

@@ -179,7 +179,7 @@ def geometric_sigmas(n: int, sigma_start, sigma_end) -> torch.Tensor:
     """n levels log-uniform from sigma_start to sigma_end (each a scalar or [B]); [n] or [B, n] in float64."""
     if n < 2:
         raise ValueError(f"a sigma grid needs n >= 2 levels, got {n}")
-    start, end = _as_tensor(sigma_start), _as_tensor(sigma_end)
+    start, end = _as_tensor(sigma_start).cpu(), _as_tensor(sigma_end).cpu()
     if (start <= 0).any() or (end <= 0).any():
         raise ValueError("geometric_sigmas needs positive sigma_start and sigma_end")
     # numpy to the bit, as the official NCSN code's np.exp(np.linspace(np.log(b), np.log(e), n)).
@@ -194,7 +194,7 @@ def karras_sigmas(n: int, sigma_start, sigma_min: float = 0.01, rho: float = 7.0
     start = _as_tensor(sigma_start)
     if (start < sigma_min).any():
         raise ValueError(f"karras_sigmas: sigma_start must be >= sigma_min={sigma_min}")
-    u = torch.linspace(0, 1, n, dtype=torch.float64)
+    u = torch.linspace(0, 1, n, dtype=torch.float64, device=start.device)
     return (start[..., None] ** (1 / rho) + u * (sigma_min ** (1 / rho) - start[..., None] ** (1 / rho))) ** rho
 
 

@@ -53,10 +53,14 @@ class SamplerSpec:
         return self.nfe_per_n is None
 
     def sigmas(self, n: int, sigma_start, sigma_min: float) -> torch.Tensor:
-        """The grid [B, L] from each sample's start (clamped just above sigma_min, so every grid descends)."""
+        """The grid [B, L] from each sample's start (clamped just above sigma_min, so every grid descends).
+
+        Grids are built on the host in float64 whatever device the start is on (DLG selects levels on the chains'
+        device); the samplers move them to x's device and dtype.
+        """
         if not self.adaptive and n < self.min_n:
             raise ValueError(f"{self.fn.__name__} needs N >= {self.min_n}, got {n}")
-        start = torch.as_tensor(sigma_start, dtype=torch.float64).clamp_min(sigma_min * (1 + 1e-9))
+        start = torch.as_tensor(sigma_start).to("cpu", torch.float64).clamp_min(sigma_min * (1 + 1e-9))
         return self.grid(n, start, sigma_min)
 
     def nfe(self, n: int) -> int:
