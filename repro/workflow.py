@@ -11,7 +11,6 @@ from repro import config as tier_config
 from repro import registry
 from repro.check import present
 
-
 PUBLISHING_TIERS = ("cpu", "paper")
 
 
