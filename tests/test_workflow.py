@@ -44,9 +44,9 @@ def test_smoke_workflow_end_to_end_and_noop_rerun(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
     assert time.time() - t0 < 10, f"no-op rerun took {time.time() - t0:.1f} s"
 
-    snakemake_report = subprocess.run(cmd + ["--report", "report/workflow.html"], capture_output=True, text=True)
+    snakemake_report = subprocess.run(cmd + ["--report", "report.html"], capture_output=True, text=True)
     assert snakemake_report.returncode == 0, snakemake_report.stderr[-3000:]
-    page = (tmp_path / "report" / "workflow.html").read_text()
+    page = (tmp_path / "report.html").read_text()
     for category in ("Results", "Figures", "Report", "Timing"):
         assert category in page, category
 
