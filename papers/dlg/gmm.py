@@ -346,8 +346,8 @@ def _figures(run: Run, table: list[dict[str, Any]]) -> None:
             ax.set_yscale("log")
             ax.set_title(titles[name])
             ax.set_xlabel("NFE per sample")
-        axes[0, 0].set_ylabel("sliced W2")
-        axes[1, 0].set_ylabel("sliced W2")
+        axes[0, 0].set_ylabel("sliced W2 (lower is better)")
+        axes[1, 0].set_ylabel("sliced W2 (lower is better)")
         axes[0, 0].legend(fontsize=8)
         fig.tight_layout()
         run.save_figure(

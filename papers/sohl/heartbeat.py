@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from papers.sohl import common, data  # noqa: E402
 from papers.sohl.binomial import BinomialDiffusion  # noqa: E402
@@ -119,6 +120,7 @@ def samples_figure(run: Run, samples: torch.Tensor) -> None:
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.imshow(samples[:20].cpu().numpy(), cmap="gray_r", aspect="auto", interpolation="nearest")
     ax.set(xlabel="bin", ylabel="sample")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # rows are whole samples
     run.save_figure(
         fig,
         "samples",

@@ -527,7 +527,7 @@ def _quality_cost_figure(run: Run, cfg: Config, results: dict[str, Any]) -> None
         ax.set(
             title=f"{variant}: quality vs cost (N={cfg.n_steps})",
             xlabel="cost (evaluated dims, fraction of full)",
-            ylabel="sliced W2 to exact samples",
+            ylabel="sliced W2 to exact samples (lower is better)",
         )
         ax.legend(fontsize=7)
     run.save_figure(

@@ -362,7 +362,11 @@ def figures(run: Run, div: dict[str, Any], results: dict[str, Any], metric: str,
     for sub in dict.fromkeys(r["subspace"] for r in results.values()):
         pts = sorted((r["cost"], r["quality"][metric]) for r in results.values() if r["subspace"] == sub)
         ax.plot(*zip(*pts, strict=True), marker="*" if sub == "full" else "o", ms=12 if sub == "full" else 6, label=sub)
-    ax.set(xlabel="cost (evaluated dims, fraction of full)", ylabel=metric, title=f"Quality vs cost, N = {cfg.n_steps}")
+    ax.set(
+        xlabel="cost (evaluated dims, fraction of full)",
+        ylabel=f"{metric} (lower is better)",
+        title=f"Quality vs cost, N = {cfg.n_steps}",
+    )
     ax.legend(fontsize=8)
     run.save_figure(
         fig,
