@@ -2,7 +2,7 @@
 
 Each integrator runs as DLG configures it (papers/dlg/denoise.py) on a small conv score net from sigma 20,
 with N chosen for about `--nfe` score evaluations (RK45: tolerance 1e-3, whatever NFE it takes). A ratio near 1
-means the integrator's own arithmetic is negligible; RK45 pays for scipy's host round trips. The Gibbs sweep is
+means the integrator's own arithmetic is negligible (RK45 syncs with the host once per step). The Gibbs sweep is
 one Langevin step plus one SimpleCNN classifier call and an argmax; its ratio to one score evaluation says what
 DLG's classifier calls (not counted in the paper's NFE) cost on top.
 

@@ -122,3 +122,24 @@ def test_rk45_returns_x_and_its_evaluations_are_counted_like_every_sampler():
 def test_bad_grid_is_rejected():
     with pytest.raises(ValueError, match="sigmas must be"):
         I.karras_heun(gauss_score, torch.zeros(3, 2), torch.ones(2, 4))
+
+
+@pytest.mark.parametrize("tol", [1e-2, 1e-4, 1e-7])
+def test_dormand_prince_takes_scipys_rk45_steps(tol):
+    """Same evaluations and the same solution (to float rounding) as scipy's solve_ivp RK45, on a stiff-ish system."""
+    from scipy.integrate import solve_ivp
+
+    from repro.diffusion.samplers.dopri import dormand_prince
+
+    rates = torch.tensor([0.5, 3.0, -1.0, 8.0], dtype=torch.float64)
+    calls = []
+
+    def fun(t, y):
+        calls.append(t)
+        return -rates * y * (1 + t) + torch.sin(torch.as_tensor(5 * t, dtype=torch.float64))
+
+    y0 = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    ours = dormand_prince(fun, 1.0, y0, 0.0, tol, tol)
+    ref = solve_ivp(lambda t, y: fun(t, torch.from_numpy(y)).numpy(), (1.0, 0.0), y0.numpy(), rtol=tol, atol=tol)
+    assert len(calls) - ref.nfev == ref.nfev  # our calls, then scipy's through the same function
+    torch.testing.assert_close(ours, torch.from_numpy(ref.y[:, -1]), rtol=1e-12, atol=1e-12)

@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from repro import speed
 from repro.data.batches import TensorBatches
+from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers import integrators, langevin, pc
 from repro.diffusion.sde import append_zero, geometric_sigmas
 from repro.run import Run
@@ -155,11 +156,22 @@ SAMPLERS = {
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_sampler_loops_never_sync_with_the_host(name):
-    """rk45 is left out on purpose: scipy's adaptive solver runs on the host by design."""
     with HostSyncs() as mode:
         out = SAMPLERS[name](torch.randn(4, 2, 3, 3))
     assert out.shape == (4, 2, 3, 3) and torch.isfinite(out).all()
     assert mode.calls == [], f"{name} synchronises with the host: {mode.calls}"
+
+
+def test_rk45_syncs_once_per_step_never_per_evaluation():
+    """An adaptive step must decide on the host whether to accept; its six evaluations stay on the device.
+
+    The start costs two evaluations and three syncs (the initial step size); each attempted step six and one."""
+    counted = CountingScore(_gauss_score)
+    with HostSyncs() as mode:
+        integrators.rk45(counted, torch.randn(4, 2, 3, 3), torch.tensor([5.0, 0.1]), rtol=1e-4, atol=1e-4)
+    attempts = (counted.nfe - 2) // 6
+    assert attempts >= 3 and counted.nfe == 2 + 6 * attempts
+    assert len(mode.calls) == 3 + attempts, mode.calls
 
 
 def test_speed_options_may_change_between_a_run_and_its_resume_but_the_math_may_not(tmp_path):
