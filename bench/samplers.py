@@ -1,7 +1,10 @@
-"""Sampler overhead: wall time ÷ (counted NFE × one forward pass of the same batch on the same device).
+"""Sampler overhead: wall time ÷ the time of the network evaluations inside that same run.
 
-A ratio of 1 means the sampler costs nothing beyond its network evaluations; the excess is the sampler's own
-arithmetic, noise draws and Python. Every sampler runs a small conv score net (on a GPU: the same, bigger batch).
+The evaluations are timed where they happen (`repro.diffusion.nfe.TimedScore`: host clock on a CPU, CUDA events
+on a GPU), so the ratio cannot fall below 1 and does not depend on a forward timed on its own. A ratio of 1 means
+the sampler costs nothing beyond its network evaluations; the excess is the sampler's own arithmetic, noise draws
+and Python. Samplers run interleaved over several repeats; each row gives the median and the spread. Every
+sampler runs a small conv score net (on a GPU: the same, bigger batch).
 With `--gpu`: NCSN++ CIFAR-10 sampling images/s with and without the speed options (needs CUDA).
 
     python -m bench.samplers [--gpu]
@@ -11,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from bench import Result, device, emit, seconds
+from bench import Result, device, emit, seconds, sync
 from repro import speed
-from repro.diffusion.nfe import CountingScore
+from repro.diffusion.nfe import TimedScore
 from repro.diffusion.samplers import integrators, langevin, pc
 from repro.diffusion.sde import append_zero, geometric_sigmas, karras_sigmas
 
@@ -42,14 +48,30 @@ class ConvScore(nn.Module):
         return self.net(x) / sigma.view(-1, *([1] * (x.dim() - 1)))
 
 
-def forward_seconds(fn: Callable[[], object], dev: torch.device, calls: int = 10) -> float:
-    """Median time of one call, timed over blocks of `calls` calls."""
+@dataclass(frozen=True)
+class Measured:
+    """One run of a sampler: its wall time, the time of the network evaluations inside it, and their counts."""
 
-    def block() -> None:
-        for _ in range(calls):
-            fn()
+    wall: float
+    forwards: float
+    calls: dict[str, int]  # evaluations per network (score; DLG's classifier; subspace's two resolutions)
 
-    return seconds(block, dev, repeats=5) / calls
+    @property
+    def evaluations(self) -> int:
+        return sum(self.calls.values())
+
+
+Case = Callable[[], Measured]
+
+
+def _timed_run(fn: Callable[[], object], timers: dict[str, TimedScore], dev: torch.device) -> Measured:
+    sync(dev)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        fn()
+    sync(dev)
+    wall = time.perf_counter() - t0
+    return Measured(wall, sum(t.seconds for t in timers.values()), {k: t.nfe for k, t in timers.items()})
 
 
 def _grid(n: int) -> torch.Tensor:
@@ -74,36 +96,15 @@ def repro_samplers(levels: int) -> dict[str, Callable[[Callable, torch.Tensor], 
     }
 
 
-def sampler_results(
-    batch: int = 16, size: int = 16, channels: int = 3, levels: int = 21, repeats: int = 5, label: str = ""
-) -> list[Result]:
-    """Every sampler's ratio; with a `label`, the rows are named `<sampler> [label]` and also give the overhead
-    per network evaluation in microseconds, (wall - NFE x forward) / NFE."""
-    dev = device()
-    torch.manual_seed(0)
-    net = ConvScore(channels).to(dev).eval().requires_grad_(False)
-    x = torch.randn(batch, channels, size, size, device=dev)
-    sigma = torch.full((batch,), 0.5, device=dev)
-    out = []
-    for name, run in repro_samplers(levels).items():
-        t_fwd = forward_seconds(lambda: net(x, sigma), dev)  # next to each sampler: the machine's load drifts
-        score = CountingScore(net)
-        with torch.no_grad():
-            wall = seconds(lambda run=run, score=score: run(score, x), dev, repeats=repeats)
-        nfe = score.nfe // (repeats + 1)  # the counter saw the warm-up and every repeat
-        note = f"NFE {nfe}, batch {batch}x{channels}x{size}x{size}, forward {t_fwd * 1e3:.3g} ms, {dev.type}"
-        out.append(Result("sampler", name, "wall / (NFE x forward)", wall / (nfe * t_fwd), "ratio", note))
-        if label:
-            out.append(Result("sampler", name, "overhead per NFE", (wall / nfe - t_fwd) * 1e6, "us", note))
-    out += _dlg_gibbs(net, x, forward_seconds(lambda: net(x, sigma), dev), dev, repeats)
-    out += _subspace(net, x, forward_seconds(lambda: net(x, sigma), dev), dev, repeats)
-    if label:
-        for r in out:
-            r.name = f"{r.name} [{label}]"
-    return out
+def _sampler_case(run: Callable, net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
+    def case() -> Measured:
+        score = TimedScore(net)
+        return _timed_run(lambda: run(score, x), {"NFE": score}, dev)
+
+    return case
 
 
-def _dlg_gibbs(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device, repeats: int) -> list[Result]:
+def _dlg_gibbs_case(net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
     """DLG's Gibbs sweep: a Langevin step with the score, then the noise-level classifier picks sigma."""
     from papers.dlg.classifier import SimpleCNN
     from papers.dlg.gibbs import ClassifierCalls, gibbs_sweep
@@ -111,56 +112,79 @@ def _dlg_gibbs(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device,
 
     levels = dlg_level_grid(k=100).float().to(dev)
     clf_net = SimpleCNN(n_levels=100, channels=x.shape[1], image_size=x.shape[-1]).to(dev).eval().requires_grad_(False)
-    t_clf = forward_seconds(lambda: clf_net(x), dev)
-    sweeps = 20
 
-    def chain(score, clf):
-        y, s = x, torch.full((x.shape[0],), 0.5, device=dev)
-        for _ in range(sweeps):
-            y, s = gibbs_sweep(score, clf, levels, y, s, 1e-4)
-        return y
+    def case() -> Measured:
+        score, clf = TimedScore(net), TimedScore(clf_net)
+        calls = ClassifierCalls(clf)
 
-    score, clf = CountingScore(net), ClassifierCalls(clf_net)
-    with torch.no_grad():
-        wall = seconds(lambda: chain(score, clf), dev, repeats=repeats)
-    nfe, calls = score.nfe // (repeats + 1), clf.calls // (repeats + 1)
-    return [
-        Result(
-            "sampler",
-            "dlg_gibbs_sweep",
-            "wall / (NFE x forward + classifier calls x its forward)",
-            wall / (nfe * t_fwd + calls * t_clf),
-            "ratio",
-            f"NFE {nfe}, classifier calls {calls} ({t_clf * 1e3:.3g} ms each), {sweeps} sweeps",
-        )
-    ]
+        def chain() -> None:
+            y, s = x, torch.full((x.shape[0],), 0.5, device=dev)
+            for _ in range(20):
+                y, s = gibbs_sweep(score, calls, levels, y, s, 1e-4)
+
+        return _timed_run(chain, {"NFE": score, "classifier calls": clf}, dev)
+
+    return case
 
 
-def _subspace(net: nn.Module, x: torch.Tensor, t_fwd: float, dev: torch.device, repeats: int) -> list[Result]:
+def _subspace_case(net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
     """Subspace diffusion: PC in the downsampled subspace, boundary Langevin, PC in the full space."""
     from papers.subspace.operators import down
     from papers.subspace.sampler import subspace_sample
 
-    y = down(x, 1)
-    sigma_y = torch.full((y.shape[0],), 0.5, device=dev)
-    t_sub = forward_seconds(lambda: net(y, sigma_y), dev)
-    full, sub = CountingScore(net), CountingScore(net)
-    grid = append_zero(_grid(20))
-    with torch.no_grad():
-        wall = seconds(
-            lambda: subspace_sample(full, sub, y, grid, n_sub=10, levels=1, sigma_perp=0.05), dev, repeats=repeats
+    y, grid = down(x, 1), append_zero(_grid(20))
+
+    def case() -> Measured:
+        full, sub = TimedScore(net), TimedScore(net)
+        run = lambda: subspace_sample(full, sub, y, grid, n_sub=10, levels=1, sigma_perp=0.05)  # noqa: E731
+        return _timed_run(run, {"NFE full": full, "NFE subspace": sub}, dev)
+
+    return case
+
+
+def interleaved(cases: dict[str, Case], repeats: int) -> dict[str, list[Measured]]:
+    """Every case once to warm up, then `repeats` rounds of every case in turn: a drift in the machine's load
+    spreads over all cases instead of biasing the last ones."""
+    for case in cases.values():
+        case()
+    runs: dict[str, list[Measured]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, case in cases.items():
+            runs[name].append(case())
+    return runs
+
+
+def sampler_results(
+    batch: int = 16, size: int = 16, channels: int = 3, levels: int = 21, repeats: int = 7, label: str = ""
+) -> list[Result]:
+    """Every sampler's wall time over the network evaluations timed inside the same run (median over interleaved
+    repeats, with their spread); with a `label`, the rows are named `<sampler> [label]` and also give the overhead
+    per network evaluation in microseconds."""
+    dev = device()
+    torch.manual_seed(0)
+    net = ConvScore(channels).to(dev).eval().requires_grad_(False)
+    x = torch.randn(batch, channels, size, size, device=dev)
+    cases = {name: _sampler_case(run, net, x, dev) for name, run in repro_samplers(levels).items()}
+    cases["dlg_gibbs_sweep"] = _dlg_gibbs_case(net, x, dev)
+    cases["subspace_sample"] = _subspace_case(net, x, dev)
+    out = []
+    for name, runs in interleaved(cases, repeats).items():
+        ratios = [m.wall / m.forwards for m in runs]
+        m = runs[0]
+        counts = ", ".join(f"{k} {v}" for k, v in m.calls.items())
+        note = (
+            f"{counts}, batch {batch}x{channels}x{size}x{size}, forward {m.forwards / m.evaluations * 1e3:.3g} ms, "
+            f"spread {max(ratios) - min(ratios):.3f} over {repeats} interleaved runs, {dev.type}"
         )
-    n_full, n_sub = full.nfe // (repeats + 1), sub.nfe // (repeats + 1)
-    return [
-        Result(
-            "sampler",
-            "subspace_sample",
-            "wall / (NFE x forward), per resolution",
-            wall / (n_full * t_fwd + n_sub * t_sub),
-            "ratio",
-            f"NFE full {n_full} ({t_fwd * 1e3:.3g} ms), subspace {n_sub} ({t_sub * 1e3:.3g} ms)",
-        )
-    ]
+        what = "wall / (forwards timed in the run)"
+        out.append(Result("sampler", name, what, statistics.median(ratios), "ratio", note))
+        if label:
+            overhead = statistics.median([(r.wall - r.forwards) / r.evaluations for r in runs]) * 1e6
+            out.append(Result("sampler", name, "overhead per evaluation", overhead, "us", note))
+    if label:
+        for r in out:
+            r.name = f"{r.name} [{label}]"
+    return out
 
 
 def gpu_results(steps: int = 20) -> list[Result]:
