@@ -13,7 +13,13 @@ import yaml
 from repro.registry import PROJECT_ROOT
 
 RULES = ("within", "beyond", "at_most", "at_least", "none")
-VERDICTS = ("reproduced", "not reproduced", "not comparable", "smoke")
+VERDICTS = ("reproduced", "not reproduced", "not comparable", "smoke", "rehearsal")
+REHEARSAL_REASON = "paper rehearsal: the paper configuration cut to a handful of steps and samples; proves it runs"
+# 'check': a claim that cannot fail when our code is right (an identity, a closed form, a bound by construction);
+# `reason` then says why. It is reported as a check, never counted as a reproduction.
+KINDS = ("claim", "check")
+# 'ours': the claim's `value` is a threshold we chose (to test a qualitative statement), not a number the paper prints.
+THRESHOLDS = ("paper", "ours")
 
 CLAIM_SCHEMA = {
     "type": "object",
@@ -60,6 +66,8 @@ CLAIM_SCHEMA = {
                         "properties": {"rule": {"enum": list(RULES)}, "tol": {"type": "number", "minimum": 0}},
                     },
                     "reason": {"type": "string"},
+                    "kind": {"enum": list(KINDS)},
+                    "threshold": {"enum": list(THRESHOLDS)},
                 },
             },
         }
@@ -85,6 +93,8 @@ class Claim:
     setting: dict[str, Any] = field(default_factory=dict)
     stderr: float | None = None
     reason: str = ""
+    kind: str = "claim"
+    threshold: str = "paper"
 
     def matches(self, row: dict[str, Any]) -> bool:
         """A measured row matches when dataset and metric equal and the row's setting contains the claim's pairs."""
@@ -93,8 +103,10 @@ class Claim:
         pairs = dict(kv.split("=", 1) for kv in row["setting"].split(";") if kv)
         return all(pairs.get(k) == str(v) for k, v in self.setting.items())
 
-    def verdict(self, value: float, tier: str, synthetic: bool) -> tuple[str, bool, str]:
-        """(verdict, comparable, reason) for a measured value."""
+    def verdict(self, value: float, tier: str, synthetic: bool, rehearsal: bool = False) -> tuple[str, bool, str]:
+        """(verdict, comparable, reason) for a measured value; a rehearsal's is always 'rehearsal'."""
+        if rehearsal:
+            return "rehearsal", False, REHEARSAL_REASON
         if tier == "smoke" or synthetic:
             return "smoke", False, "smoke tier: tiny sizes or a synthetic stand-in; proves plumbing only"
         if self.rule == "none":
@@ -167,7 +179,7 @@ def check_verdict(row: Mapping[str, str], claim: Claim | None, where: str) -> No
         value = float(row["value"])
     except ValueError:
         raise ValueError(f"{where}: value {row['value']!r} of {name!r} is not a number") from None
-    if row["verdict"] == "smoke":
+    if row["verdict"] in ("smoke", "rehearsal"):
         return
     if row["tier"] == "smoke":
         raise ValueError(f"{where}: a smoke-tier row must say 'smoke', not {row['verdict']!r}")

@@ -551,6 +551,26 @@ def test_page_renders_in_headless_chromium(built, tmp_path):
             };
             """
         )
+        # at 1280 px the Verdict and Reason cells of every summary line lie inside the viewport (no scrolling)
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+        )
+        fit = browser.execute_script(
+            """
+            const head = Array.from(document.querySelectorAll('table.summary thead th')).map(t => t.textContent);
+            const [v, r] = [head.indexOf('Verdict'), head.indexOf('Reason')];
+            const rows = Array.from(document.querySelectorAll('table.summary tr.claim'));
+            const badges = Array.from(document.querySelectorAll('.tablewrap .badge')).filter(
+              b => b.getBoundingClientRect().right > b.closest('.tablewrap').getBoundingClientRect().right + 0.5);
+            return {
+              width: window.innerWidth, verdict: v, reason: r, clippedBadges: badges.length,
+              cells: rows.map(row => [row.id, row.cells[v].getBoundingClientRect().left,
+                                      row.cells[v].getBoundingClientRect().right,
+                                      row.cells[r].getBoundingClientRect().right]),
+            };
+            """
+        )
         shot = Path(os.environ.get("REPRO_SCREENSHOT") or tmp_path / "report.png")
         shot.parent.mkdir(parents=True, exist_ok=True)
         # the whole page in one picture: make the viewport as tall as the content
@@ -567,6 +587,10 @@ def test_page_renders_in_headless_chromium(built, tmp_path):
     assert state["tables"] and all(n > 0 for n in state["tables"]), state["tables"]
     assert state["claimRows"] == len(_all_claim_ids()) and state["summaryHeight"] > 100
     assert shot.stat().st_size > 10_000
+    assert fit["width"] == 1280 and fit["verdict"] >= 0 and len(fit["cells"]) == len(_all_claim_ids())
+    outside = [c for c in fit["cells"] if c[1] < 0 or c[2] > 1280 or c[3] > 1280]
+    assert outside == [], f"Verdict/Reason cells outside a 1280 px viewport: {outside}"
+    assert fit["clippedBadges"] == 0, "verdict badges clipped by their table"
 
 
 def test_snakemake_captions_render_as_restructured_text():

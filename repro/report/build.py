@@ -15,6 +15,7 @@ from repro.registry import PAPERS, PROJECT_ROOT, experiments
 from repro.report import page, plots, readme
 from repro.report.data import RunDir, load_claims, load_results, load_runs
 from repro.report.model import ReportModel, ShownFigure, progress_rows
+from repro.report.preregistration import preregistration
 from repro.report.summary import Row, build_rows, papers
 
 MANIFEST = ".report_manifest.json"
@@ -166,6 +167,7 @@ def build_report(
         build=build_info(),
         data_files=data_files,
         warnings=warnings,
+        preregistration=preregistration(results_dir, Path(papers_root), claims) if papers_root is not None else None,
     )
     for name, text in (("index.html", page.render(model, title)), ("README.md", readme.render(model, title))):
         atomic.write_text(out_dir / name, text)
@@ -177,9 +179,11 @@ def build_report(
 
 
 _CLAIMS_CAPTION = (
-    "Each comparable claim with a numeric value: how far our value lies from the paper's, in % of the paper's value "
-    "(0 = the paper's value; bar = ± stderr; colour = verdict). Shading is the range the claim's rule in claims.yaml "
-    "accepts (green, 'within') or rejects (red, 'beyond'); a dashed tick marks an 'at_most'/'at_least' bound."
+    "Each comparable claim with a numeric value: how far our value lies from the claimed one, in % of it "
+    "(0 = the paper's value, or our threshold where the label says 'our threshold'; bar = ± stderr; colour = "
+    "verdict; '(check)' marks a claim that cannot fail when our code is right). Shading is the range the claim's "
+    "rule in claims.yaml accepts (green, 'within') or rejects (red, 'beyond'); a dashed tick marks an "
+    "'at_most'/'at_least' bound."
 )
 _TIMING_CAPTION = (
     "Wall seconds per experiment and stage, from the run directories' stage stamps "

@@ -66,9 +66,21 @@ def provenance(row: Row) -> str:
 
 
 def claimed(row: Row) -> str:
+    """The claimed value with its unit; 'our threshold …' when the value is a threshold we chose."""
     if not row.claimed:
         return MISSING
-    return f"{row.claimed} {row.unit}".strip()
+    text = f"{row.claimed} {row.unit}".strip()
+    return f"our threshold {text}" if row.threshold == "ours" else text
+
+
+def value_range(lo: float, hi: float, unit: str = "") -> str:
+    """'0.01 – 0.2 unit' (one number when both ends are equal at 4 digits)."""
+    text = number(lo) if number(lo) == number(hi) else f"{number(lo)} – {number(hi)}"
+    return f"{text} {unit}".strip()
+
+
+def delta_range(lo: float, hi: float) -> str:
+    return f"{lo:+.3g}" if f"{lo:+.3g}" == f"{hi:+.3g}" else f"{lo:+.3g} … {hi:+.3g}"
 
 
 def paper_title(paper: str) -> str:

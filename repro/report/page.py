@@ -9,9 +9,11 @@ from urllib.parse import quote
 
 from repro.provenance import recorded_versions
 from repro.report import fmt
-from repro.report.data import VERDICTS, stage_rank
+from repro.report.claimlines import STATUSES, ClaimLine, claim_lines, shown_statuses, shown_verdict, status_counts
+from repro.report.data import stage_rank
 from repro.report.model import Progress, ReportModel, ShownFigure
-from repro.report.summary import Row, claim_rows, verdict_counts
+from repro.report.preregistration import rule_text
+from repro.report.summary import Row
 
 STYLE = (Path(__file__).with_name("style.css")).read_text()
 COLLAPSE_AFTER = 15  # measurement tables longer than this start folded
@@ -21,8 +23,8 @@ def anchor(*parts: str) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9_]+", "_", p) for p in parts)
 
 
-def claim_anchor(row: Row) -> str:
-    return anchor("claim", row.claim_id, row.tier, row.dataset, row.metric, row.setting)
+def claim_anchor(claim_id: str) -> str:
+    return anchor("claim", claim_id)
 
 
 def badge(verdict: str) -> str:
@@ -58,44 +60,83 @@ def _figure(fig: ShownFigure, wide: bool = False) -> str:
     )
 
 
-def _claim_cell(row: Row, model_experiments: set[str]) -> str:
+def _claim_cell(line: ClaimLine, model_experiments: set[str]) -> str:
+    row = line.first
     exp = escape(f"{row.paper}/{row.experiment}")
     if f"{row.paper}/{row.experiment}" in model_experiments:
         exp = f'<a href="#{anchor("exp", row.paper, row.experiment)}">{exp}</a>'
-    setting = f'<br><span class="muted">{escape(row.setting)}</span>' if row.setting else ""
+    setting = line.setting_text()
+    setting_html = f'<br><span class="muted setting">{escape(setting)}</span>' if setting else ""
+    check = ' <span class="kind">check</span>' if line.is_check else ""
     return (
-        f"<td><code>{escape(row.claim_id)}</code><br>{escape(row.metric)} · {escape(row.dataset)}"
-        f'<br><span class="muted">{exp}</span>{setting}</td>'
+        f"<td><code>{escape(row.claim_id)}</code>{check}<br>{escape(row.metric)} · {escape(row.dataset)}"
+        f'<br><span class="muted">{exp}</span>{setting_html}</td>'
     )
 
 
-def _summary_row(row: Row, experiments: set[str]) -> str:
-    prov = fmt.provenance(row)
-    prov_html = f'<br><span class="muted">{escape(prov)}</span>' if prov else ""
-    confidence = f'<div class="muted">{clip(row.confidence, 60)}</div>' if row.confidence else ""
+def _ours_cell(line: ClaimLine) -> str:
+    """One value ± stderr with its provenance, or the range of N measurements."""
+    row, rng = line.first, line.value_range
+    if rng is None:
+        return "<td>not measured</td>"
+    if line.n == 1:
+        one = line.measured[0]
+        prov = fmt.provenance(one)
+        return (
+            f'<td><span class="num">{escape(fmt.value_pm(one))}</span> {escape(one.unit)}'
+            f"{f'<br><span class=muted>{escape(prov)}</span>' if prov else ''}</td>"
+        )
+    commits = sorted({r.commit for r in line.measured if r.commit})
+    where = f" · commit {', '.join(commits)}" if commits else ""
     return (
-        f'<tr class="claim" id="{claim_anchor(row)}">'
-        f"{_claim_cell(row, experiments)}"
+        f'<td><span class="num">{escape(fmt.value_range(*rng, row.unit))}</span>'
+        f'<br><span class="muted">range of {line.n} measurements{escape(where)}</span></td>'
+    )
+
+
+def _verdict_cell(line: ClaimLine) -> str:
+    compared = [r for r in line.measured if r.verdict in ("reproduced", "not reproduced")]
+    of_n = ""
+    if len(line.measured) > 1:
+        word = "pass" if line.is_check else "reproduced"
+        of_n = f'<div class="muted">{line.n_reproduced} of {line.n} {word}</div>'
+    elif compared and line.n > len(compared):
+        of_n = f'<div class="muted">{len(compared)} of {line.n} comparable</div>'
+    return f'<td class="verdict">{badge(line.shown)}{of_n}</td>'
+
+
+def _reason_cell(line: ClaimLine) -> str:
+    why = line.first.why
+    parts = [f"<b>check</b>: {clip(why, 120)}" if why else ""] + [clip(line.reasons(), 160)]
+    return f'<td class="reason">{"<br>".join(p for p in parts if p)}</td>'
+
+
+def _summary_row(line: ClaimLine, experiments: set[str]) -> str:
+    row = line.first
+    confidence = f'<div class="muted">{clip(row.confidence, 60)}</div>' if row.confidence else ""
+    drange = line.delta_range
+    delta = fmt.delta(line.measured[0]) if line.n == 1 else (fmt.delta_range(*drange) if drange else fmt.MISSING)
+    return (
+        f'<tr class="claim{" check" if line.is_check else ""}" id="{claim_anchor(line.claim_id)}">'
+        f"{_claim_cell(line, experiments)}"
         f"<td>{clip(row.source or fmt.MISSING, 60)}{confidence}</td>"
-        f'<td class="num">{escape(fmt.claimed(row))}</td>'
-        f'<td><span class="num">{escape(fmt.value_pm(row))}</span> {escape(row.unit if row.value is not None else "")}'
-        f"{prov_html}</td>"
-        f'<td class="num">{escape(fmt.delta(row))}</td>'
-        f'<td class="nowrap">{escape(row.tier or fmt.MISSING)}</td>'
+        f'<td class="claimed">{escape(fmt.claimed(row))}</td>'
+        f"{_ours_cell(line)}"
+        f'<td class="num">{escape(delta)}</td>'
+        f"<td>{escape(', '.join(line.tiers) or fmt.MISSING)}</td>"
         f'<td class="protocol">{clip(row.protocol or fmt.MISSING)}</td>'
-        f"<td>{badge(row.verdict)}</td>"
-        f'<td class="reason">{escape(row.reason if row.verdict in ("not comparable", "not reproduced") else "")}</td>'
+        f"{_verdict_cell(line)}{_reason_cell(line)}"
         "</tr>"
     )
 
 
-SUMMARY_WIDTHS = [17, 14, 7, 16, 8, 4, 14, 8, 12]
+SUMMARY_WIDTHS = [17, 12, 8, 14, 7, 4, 13, 10, 15]
 SUMMARY_HEAD = [
     "Claim",
     "Source · confidence",
-    "Paper",
+    "Paper value (or our threshold)",
     "Ours (± stderr) · provenance",
-    "Δ (ours − paper)",
+    "Δ (ours − claimed)",
     "Tier",
     "Protocol (paper)",
     "Verdict",
@@ -107,39 +148,64 @@ def summary_section(model: ReportModel) -> str:
     experiments = {f"{p}/{e}" for p in model.papers for e in model.experiments(p)}
     body = []
     for paper in model.papers:
-        rows = claim_rows(model.paper_rows(paper))
-        if not rows:
+        lines = claim_lines(model.paper_rows(paper))
+        if not lines:
             continue
         body.append(
             f'<tr class="group"><th colspan="{len(SUMMARY_HEAD)}">'
             f'<a href="#{anchor("paper", paper)}">{escape(fmt.paper_title(paper))}</a></th></tr>'
         )
-        body += [_summary_row(r, experiments) for r in rows]
+        body += [_summary_row(line, experiments) for line in lines]
     if not body:
         return '<section id="summary"><h2>Summary of claims</h2><p class="note">No claims found.</p></section>'
     return (
         '<section id="summary"><h2>Summary of claims</h2>'
-        '<p class="lead">Every claim of every paper: where the paper states it, the paper\'s value, ours with '
-        "its provenance, the difference, the protocol the claim needs and the verdict of the rule written in "
-        "<code>papers/&lt;paper&gt;/claims.yaml</code> before running. Claims we could not run stay as rows."
+        '<p class="lead">One line per claim of every paper: where the paper states it, the paper\'s value (or '
+        "<b>our threshold</b> where the number is one we chose to test a qualitative statement), ours with its "
+        "provenance (the range when a claim is measured at several settings), the difference, the protocol the "
+        "claim needs and the verdict of the rule written in <code>papers/&lt;paper&gt;/claims.yaml</code> before "
+        "running: a claim measured N times is reproduced only if every comparable measurement is. "
+        "<b>Checks</b> (identities, closed forms, bounds by construction) cannot fail when our code is right; they "
+        "are shown but never counted as reproductions. Claims we could not run stay as lines."
         f"</p>{_table(SUMMARY_HEAD, body, 'summary', SUMMARY_WIDTHS)}</section>"
     )
 
 
+def _count_line(counts: dict[str, int], statuses: tuple[str, ...]) -> list[str]:
+    return [f'<td class="num">{counts.get(s, 0)}</td>' for s in statuses]
+
+
+def _checks_text(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "none"
+    rest = total - counts.get("reproduced", 0) - counts.get("not reproduced", 0)
+    return f"{counts.get('reproduced', 0)} pass, {counts.get('not reproduced', 0)} fail" + (
+        f", {rest} not run or not comparable" if rest else ""
+    )
+
+
 def glance_section(model: ReportModel) -> str:
-    counts = verdict_counts(model.rows)
+    lines = claim_lines(model.rows)
+    counts, checks = status_counts(lines), status_counts(lines, "check")
+    statuses = shown_statuses(lines)
     cards = "".join(
         f'<div class="card {anchor(v).replace("_", "-")}"><div class="n">{counts.get(v, 0)}</div>'
-        f'<div class="l">{escape(v)}</div></div>'
-        for v in VERDICTS
+        f'<div class="l">claims {escape(v)}</div></div>'
+        for v in statuses
+    )
+    cards += (
+        f'<div class="card checks"><div class="n">{sum(checks.values())}</div>'
+        f'<div class="l">checks (not counted): {escape(_checks_text(checks))}</div></div>'
     )
     body = []
     for paper in model.papers:
-        pc = verdict_counts(model.paper_rows(paper))
-        cells = "".join(f'<td class="num">{pc.get(v, 0)}</td>' for v in VERDICTS)
+        plines = claim_lines(model.paper_rows(paper))
+        pc, pk = status_counts(plines), status_counts(plines, "check")
         body.append(
-            f'<tr><td><a href="#{anchor("paper", paper)}">{escape(paper)}</a></td>{cells}'
-            f'<td class="num">{sum(pc.values())}</td></tr>'
+            f'<tr><td><a href="#{anchor("paper", paper)}">{escape(paper)}</a></td>{"".join(_count_line(pc, statuses))}'
+            f'<td class="num">{sum(pc.values())}</td><td class="num">{sum(pk.values())}</td>'
+            f'<td class="num">{sum(len(line.measured) for line in plines)}</td></tr>'
         )
     tiers = "".join(f"<li><b>{escape(t)}</b>: {escape(fmt.TIER_NOTES.get(t, ''))}</li>" for t in model.tiers)
     smoke = (
@@ -150,10 +216,13 @@ def glance_section(model: ReportModel) -> str:
         if "smoke" in model.tiers
         else ""
     )
+    head = ["Paper", *statuses, "claims", "checks", "measurements"]
     return (
         '<section id="glance"><h2>At a glance</h2>'
+        '<p class="lead">Counts are of <b>claims</b>, not of results rows: a claim measured at many settings counts '
+        "once. Checks are counted apart.</p>"
         f'<div class="cards">{cards}</div>'
-        f"{_table(['Paper', *VERDICTS, 'claim rows'], body, 'counts', fit=True)}"
+        f"{_table(head, body, 'counts', fit=True)}"
         f"<h4>Tiers in this report</h4><ul>{tiers or '<li>none</li>'}</ul>{smoke}</section>"
     )
 
@@ -176,14 +245,15 @@ MEASURE_HEAD = [
 
 
 def _measure_row(row: Row) -> str:
-    claim = f'<a href="#{claim_anchor(row)}"><code>{escape(row.claim_id)}</code></a>' if row.claim_id else ""
+    claim = f'<a href="#{claim_anchor(row.claim_id)}"><code>{escape(row.claim_id)}</code></a>' if row.claim_id else ""
     synth = ' <span class="muted">(synthetic data)</span>' if row.synthetic else ""
     return (
         f"<tr><td>{escape(row.dataset)}</td><td>{_code(row.setting)}</td><td>{escape(row.metric)}</td>"
         f'<td class="num">{escape(fmt.value_pm(row))}</td><td>{escape(row.unit)}</td>'
         f'<td class="num">{escape(row.n_samples)}</td><td>{escape(row.seed)}</td><td>{escape(row.tier)}{synth}</td>'
         f'<td>{escape(row.device)}</td><td class="num">{escape(fmt.seconds(row.wall_seconds))}</td>'
-        f"<td>{_code(row.commit)}</td><td>{claim}</td><td>{badge(row.verdict)}</td></tr>"
+        f"<td>{_code(row.commit)}</td><td>{claim}</td>"
+        f'<td class="verdict">{badge(shown_verdict(row.verdict, row.kind))}</td></tr>'
     )
 
 
@@ -209,8 +279,10 @@ def _experiment_block(model: ReportModel, paper: str, experiment: str) -> str:
 
 
 def paper_section(model: ReportModel, paper: str) -> str:
-    counts = verdict_counts(model.paper_rows(paper))
-    line = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts.get(v)) or "no claims"
+    lines = claim_lines(model.paper_rows(paper))
+    counts, checks = status_counts(lines), sum(status_counts(lines, "check").values())
+    line = ", ".join(f"{counts[v]} {v}" for v in STATUSES if counts.get(v)) or "no claims"
+    line = f"claims: {line}" + (f" · {checks} check{'s' if checks != 1 else ''}" if checks else "")
     parts = [
         f'<section id="{anchor("paper", paper)}"><div class="paperhead"><h2>{escape(fmt.paper_title(paper))}</h2>'
         f'<span class="muted">{escape(line)}</span></div>'
@@ -315,10 +387,41 @@ def provenance_section(model: ReportModel) -> str:
     )
 
 
+def preregistration_section(model: ReportModel) -> str:
+    """Rules changed after a claim's first committed result (both versions and the commit), or that none changed."""
+    log = model.preregistration
+    head = '<section id="preregistration"><h2>Pre-registration</h2>'
+    lead = (
+        '<p class="lead">Each claim\'s rule (value, tol, rule, tiers) as <code>claims.yaml</code> held it in the '
+        "commit that first added a measured result of the claim to <code>results/</code>, compared with today's. "
+        "A rule changed after its first result is listed here; nothing is hidden.</p>"
+    )
+    if log is None:
+        return f'{head}{lead}<p class="note">Not checked: the report was built without claims files.</p></section>'
+    if not log.available:
+        return f'{head}{lead}<p class="note">Not checked: {escape(log.note)}.</p></section>'
+    if not log.changes:
+        return (
+            f'{head}{lead}<p class="prereg-none">No rule changed after its first result '
+            f"({log.checked} claims with committed results checked).</p></section>"
+        )
+    body = [
+        f'<tr><td><a href="#{claim_anchor(c.claim_id)}"><code>{escape(c.claim_id)}</code></a></td>'
+        f"<td>{_code(c.commit[:12])}</td><td>{escape(rule_text(c.then))}</td><td>{escape(rule_text(c.now))}</td></tr>"
+        for c in log.changes
+    ]
+    table = _table(["Claim", "First-result commit", "Rule then", "Rule now"], body, "prereg")
+    return (
+        f'{head}{lead}<p class="note warn">{len(log.changes)} of {log.checked} claims with committed results have a '
+        f"rule changed after their first result.</p>{table}</section>"
+    )
+
+
 def render(model: ReportModel, title: str) -> str:
     nav = ['<a href="#glance">At a glance</a>', '<a href="#summary">Summary</a>']
     nav += [f'<a href="#{anchor("paper", p)}">{escape(p)}</a>' for p in model.papers]
-    nav += ['<a href="#timing">Timing</a>', '<a href="#provenance">Provenance</a>']
+    nav += ['<a href="#preregistration">Pre-registration</a>', '<a href="#timing">Timing</a>']
+    nav.append('<a href="#provenance">Provenance</a>')
     warnings = ""
     if model.warnings:
         items = "".join(f"<li>{escape(w)}</li>" for w in model.warnings)
@@ -346,6 +449,7 @@ def render(model: ReportModel, title: str) -> str:
 {glance_section(model)}
 {summary_section(model)}
 {"".join(paper_section(model, p) for p in model.papers)}
+{preregistration_section(model)}
 {timing_section(model)}
 {provenance_section(model)}
 <footer>Generated by <code>repro.report.build_report</code> from <code>results/*.csv</code> and the run directories;

@@ -5,9 +5,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from repro.report import fmt
-from repro.report.data import VERDICTS
+from repro.report.claimlines import ClaimLine, claim_lines, shown_statuses, status_counts
 from repro.report.model import ReportModel, ShownFigure
-from repro.report.summary import claim_rows, verdict_counts
+from repro.report.preregistration import rule_text
 
 
 def cell(text: str) -> str:
@@ -27,6 +27,55 @@ def image(fig: ShownFigure) -> str:
     return f"![{alt}]({quote(fig.src)})\n\n*{fig.title}{where}.* {fig.caption}".rstrip()
 
 
+def _line(line: ClaimLine) -> list[str]:
+    """One Markdown summary line per claim (the range when it has several measurements)."""
+    r, rng, drange = line.first, line.value_range, line.delta_range
+    if rng is None:
+        ours, delta, prov = "not measured", fmt.MISSING, fmt.MISSING
+    elif line.n == 1:
+        one = line.measured[0]
+        ours = fmt.value_pm(one) + (f" {one.unit}" if one.unit else "")
+        delta, prov = fmt.delta(one), fmt.provenance(one) or fmt.MISSING
+    else:
+        ours = f"{fmt.value_range(*rng, r.unit)} (range of {line.n} measurements)"
+        delta = fmt.delta_range(*drange) if drange else fmt.MISSING
+        prov = f"commit {', '.join(sorted({m.commit for m in line.measured if m.commit})) or '?'}"
+    verdict = f"**{line.shown}**" + (
+        f" ({line.n_reproduced} of {line.n} {'pass' if line.is_check else 'reproduced'})" if line.n > 1 else ""
+    )
+    reason = line.reasons()
+    if line.is_check:
+        reason = f"check: {r.why}" + (f"; {reason}" if reason else "")
+    return [
+        r.paper,
+        f"`{r.claim_id}`" + (" (check)" if line.is_check else ""),
+        f"{r.metric} · {r.dataset}",
+        f"{r.source} ({r.confidence})".strip(),
+        fmt.claimed(r),
+        ours,
+        delta,
+        ", ".join(line.tiers) or fmt.MISSING,
+        r.protocol or fmt.MISSING,
+        verdict,
+        reason,
+        prov,
+    ]
+
+
+def _preregistration(model: ReportModel) -> str:
+    log = model.preregistration
+    if log is None:
+        return "Not checked: the report was built without claims files."
+    if not log.available:
+        return f"Not checked: {log.note}."
+    if not log.changes:
+        return f"No rule changed after its first result ({log.checked} claims with committed results checked)."
+    return table(
+        ["Claim", "First-result commit", "Rule then", "Rule now"],
+        [[f"`{c.claim_id}`", f"`{c.commit[:12]}`", rule_text(c.then), rule_text(c.now)] for c in log.changes],
+    )
+
+
 def render(model: ReportModel, title: str) -> str:
     out = [
         f"# {title}",
@@ -38,14 +87,23 @@ def render(model: ReportModel, title: str) -> str:
     ]
     if model.warnings:
         out += ["> **Problems found**", ">"] + [f"> - {w}" for w in model.warnings] + [""]
-    counts = verdict_counts(model.rows)
+    lines = claim_lines(model.rows)
+    statuses = shown_statuses(lines)
+
+    def counts_row(name: str, plines: list[ClaimLine]) -> list[str]:
+        pc, pk = status_counts(plines), status_counts(plines, "check")
+        return [name, *[str(pc.get(v, 0)) for v in statuses], str(sum(pk.values()))]
+
     out += [
         "## At a glance",
         "",
+        "Counts are of claims, not of results rows (a claim measured at many settings counts once); checks "
+        "(identities, closed forms, bounds by construction) are counted apart, never as reproductions.",
+        "",
         table(
-            ["Paper", *VERDICTS],
-            [[p, *[str(verdict_counts(model.paper_rows(p)).get(v, 0)) for v in VERDICTS]] for p in model.papers]
-            + [["**all**", *[f"**{counts.get(v, 0)}**" for v in VERDICTS]]],
+            ["Paper", *[f"claims {v}" for v in statuses], "checks"],
+            [counts_row(p, claim_lines(model.paper_rows(p))) for p in model.papers]
+            + [[f"**{c}**" for c in counts_row("all", lines)]],
         ),
         "",
     ]
@@ -53,31 +111,13 @@ def render(model: ReportModel, title: str) -> str:
         out += ["> Smoke-tier rows prove the pipeline runs; their numbers are not evidence.", ""]
 
     out += ["## Summary of claims", ""]
-    rows = []
-    for r in claim_rows(model.rows):
-        ours = fmt.value_pm(r) + (f" {r.unit}" if r.value is not None and r.unit else "")
-        rows.append(
-            [
-                r.paper,
-                f"`{r.claim_id}`",
-                f"{r.metric} · {r.dataset}",
-                f"{r.source} ({r.confidence})".strip(),
-                fmt.claimed(r),
-                ours,
-                fmt.delta(r),
-                r.tier or fmt.MISSING,
-                r.protocol or fmt.MISSING,
-                f"**{r.verdict}**",
-                r.reason if r.verdict in ("not comparable", "not reproduced") else "",
-                fmt.provenance(r) or fmt.MISSING,
-            ]
-        )
+    rows = [_line(line) for line in lines]
     head = [
         "Paper",
         "Claim",
         "Metric · dataset",
         "Source (confidence)",
-        "Paper value",
+        "Paper value (or our threshold)",
         "Ours ± stderr",
         "Δ",
         "Tier",
@@ -98,6 +138,7 @@ def render(model: ReportModel, title: str) -> str:
             if figs:
                 out += [f"### {paper}/{experiment}", ""] + [line for f in figs for line in (image(f), "")]
 
+    out += ["## Pre-registration", "", _preregistration(model), ""]
     out += ["## Workflow progress and timing", ""]
     out += [
         table(

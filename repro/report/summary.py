@@ -38,6 +38,9 @@ class Row:
     csv_file: str
     rule: str = ""
     tol: float | None = None
+    kind: str = "claim"  # 'check': cannot fail when our code is right; never counted as a reproduction
+    threshold: str = "paper"  # 'ours': the claimed value is a threshold we chose, not the paper's number
+    why: str = ""  # for a check: why it cannot fail (the claim's `reason`)
 
     @property
     def claimed_value(self) -> float | None:
@@ -51,11 +54,14 @@ class Row:
 
 
 def _rule(claim: dict[str, Any]) -> dict[str, Any]:
-    """The claim's verdict rule and tolerance (for drawing the accepted band)."""
+    """The claim's verdict rule and tolerance (for drawing the accepted band), its kind and whose threshold it is."""
+    kind = str(claim.get("kind", "claim"))
+    why = str(claim.get("reason", "")) if kind == "check" else ""
+    labels = {"kind": kind, "threshold": str(claim.get("threshold", "paper")), "why": why}
     rule = claim.get("verdict")
     if not isinstance(rule, dict):
-        return {}
-    return {"rule": str(rule.get("rule", "")), "tol": parse_float(rule.get("tol"))}
+        return labels
+    return {"rule": str(rule.get("rule", "")), "tol": parse_float(rule.get("tol")), **labels}
 
 
 def _rule_text(claim: dict[str, Any]) -> str:
