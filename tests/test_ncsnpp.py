@@ -138,7 +138,7 @@ def test_trained5_model_and_ema_weights(tiny_model):
 
 
 def test_forward_rejects_bad_shapes(tiny_model):
-    with pytest.raises(ValueError, match="sigma of shape"):
+    with pytest.raises(ValueError, match=r"cond \(sigma or time label\) of shape"):
         tiny_model(torch.zeros(2, 3, 16, 16), torch.ones(3))
     with pytest.raises(ValueError, match="expects x of shape"):
         tiny_model(torch.zeros(2, 3, 8, 8), torch.ones(2))
@@ -213,5 +213,13 @@ def test_config_from_dict_rejects_unknown_or_unsupported_values():
         config_from_dict({"nf_typo": 3})
     with pytest.raises(ValueError, match="resblock_type='ddpm' is not supported"):
         config_from_dict({"resblock_type": "ddpm"})
-    with pytest.raises(ValueError, match="progressive='output_skip'"):
-        config_from_dict({"progressive": "output_skip"})
+    with pytest.raises(ValueError, match="embedding_type='learned'"):
+        config_from_dict({"embedding_type": "learned"})
+    assert config_from_dict({"progressive": "Output_Skip"}).progressive == "output_skip"
+
+
+def test_model_only_checkpoint_loads_raw_weights_but_not_ema(tiny_model, tiny_ckpt):
+    model_only = {"model": tiny_ckpt["model"]}
+    load_score_sde_checkpoint(tiny_model, model_only, "model")
+    with pytest.raises(CheckpointMismatchError, match=r"missing top-level keys \['ema'\]"):
+        load_score_sde_checkpoint(tiny_model, model_only, "ema")

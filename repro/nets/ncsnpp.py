@@ -1,13 +1,15 @@
-"""NCSN++ (score_sde, VE SDE, continuous sigma conditioning) with the official flat `all_modules` layout.
+"""NCSN++ / DDPM++ (score_sde's `NCSNpp` class) with the official flat `all_modules` layout.
 
 The module list is built in the official order so that state_dict keys, shapes and ordering equal those of
 `score_sde_pytorch/models/ncsnpp.py` (after removing the DataParallel `module.` prefix), and official
-checkpoints load strictly. Forward: `model(x, sigma)` with x in [0, 1] (unless `centered`) of shape
-[B, C, H, W] and sigma of shape [B]; returns the score estimate (already divided by sigma when
-`scale_by_sigma`).
+checkpoints load strictly. Forward: `model(x, cond)` with x of shape [B, C, H, W] (in [0, 1] unless
+`centered`) and cond of shape [B]: the noise level sigma for the Fourier embedding (NCSN++, VE), the time
+label (999 t for continuous VP / sub-VP) for the positional embedding (DDPM++). With `scale_by_sigma` the
+output is divided by sigma (Fourier: cond itself; positional: the `sigmas` buffer at int(cond)).
 
-Supported variant: Fourier embedding of log sigma, BigGAN residual blocks with FIR resampling,
-progressive 'none', progressive_input 'residual' or 'none', swish activations. Anything else is rejected.
+Supported: BigGAN residual blocks (FIR or plain resampling), Fourier or positional embedding, progressive
+'none' / 'output_skip' / 'residual', progressive_input 'none' / 'input_skip' / 'residual', combine 'sum' /
+'cat', swish activations. Anything else is rejected.
 """
 
 from __future__ import annotations
@@ -25,13 +27,23 @@ from torch import nn
 from repro.nets.ncsnpp_layers import (
     SQRT2,
     AttnBlockpp,
+    Combine,
+    Downsample,
     GaussianFourierProjection,
-    PyramidDownsample,
     ResnetBlockBigGANpp,
+    Upsample,
     conv2d,
     dense,
     group_norm,
+    positional_embedding,
 )
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "progressive": ("none", "output_skip", "residual"),
+    "progressive_input": ("none", "input_skip", "residual"),
+    "progressive_combine": ("sum", "cat"),
+    "embedding_type": ("fourier", "positional"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +57,13 @@ class NCSNppConfig:
     image_size: int = 32
     channels: int = 3
     dropout: float = 0.1
+    fir: bool = True
     fir_kernel: tuple[int, ...] = (1, 3, 3, 1)
     skip_rescale: bool = True
     progressive_input: str = "residual"
     progressive: str = "none"
+    progressive_combine: str = "sum"
+    embedding_type: str = "fourier"
     init_scale: float = 0.0
     conditional: bool = True
     scale_by_sigma: bool = True
@@ -62,12 +77,11 @@ class NCSNppConfig:
         object.__setattr__(self, "ch_mult", tuple(int(m) for m in self.ch_mult))
         object.__setattr__(self, "attn_resolutions", tuple(int(r) for r in self.attn_resolutions))
         object.__setattr__(self, "fir_kernel", tuple(self.fir_kernel))
-        if self.progressive != "none":
-            raise ValueError(f"NCSNppConfig.progressive={self.progressive!r}: only 'none' is implemented")
-        if self.progressive_input not in ("none", "residual"):
-            raise ValueError(
-                f"NCSNppConfig.progressive_input={self.progressive_input!r}: only 'residual' or 'none' is implemented"
-            )
+        for name, allowed in _CHOICES.items():
+            value = str(getattr(self, name)).lower()
+            if value not in allowed:
+                raise ValueError(f"NCSNppConfig.{name}={getattr(self, name)!r}: must be one of {allowed}")
+            object.__setattr__(self, name, value)
         for name in ("nf", "num_res_blocks", "image_size", "channels", "num_scales"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"NCSNppConfig.{name} must be >= 1, got {getattr(self, name)!r}")
@@ -87,24 +101,22 @@ class NCSNppConfig:
 
 
 # Official config names that the official NCSNpp never reads (or that must hold the only supported value).
+# The network does not depend on the SDE: `training.sde` only decides how callers form cond and the score.
 _IGNORED_OFFICIAL_KEYS = {
     "attention_type",
     "conv_size",
     "normalization",
     "name",
     "ema_rate",
-    "progressive_combine",
     "beta_min",
     "beta_max",
+    "training.sde",
 }
 _FIXED_OFFICIAL_VALUES: dict[str, Any] = {
     "resblock_type": "biggan",
-    "embedding_type": "fourier",
     "nonlinearity": "swish",
-    "fir": True,
     "resamp_with_conv": True,
     "training.continuous": True,
-    "training.sde": "vesde",
 }
 _ALIASES = {"num_channels": "channels", "data.centered": "centered", "data.image_size": "image_size"}
 
@@ -141,17 +153,18 @@ def _ve_sigma_grid(cfg: NCSNppConfig) -> torch.Tensor:
 
 
 class NCSNpp(nn.Module):
-    """NCSN++ score network s(x, sigma) with the official flat module list and parameter names."""
+    """NCSN++ / DDPM++ score network with the official flat module list and parameter names."""
 
     def __init__(self, cfg: NCSNppConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        # Unused by the Fourier-embedded model, but part of every official checkpoint.
+        # Read only by a positional model with scale_by_sigma, but part of every official checkpoint.
         self.register_buffer("sigmas", _ve_sigma_grid(cfg))
-        nf, temb_dim = cfg.nf, 4 * cfg.nf
+        nf, temb_dim, channels = cfg.nf, 4 * cfg.nf, cfg.channels
         n_levels = len(cfg.ch_mult)
         resolutions = [cfg.image_size // 2**i for i in range(n_levels)]
         self.level_has_attn = [r in cfg.attn_resolutions for r in resolutions]
+        fir = {"fir": cfg.fir, "fir_kernel": cfg.fir_kernel}
 
         def resblock(in_ch: int, out_ch: int | None = None, **kw: bool) -> ResnetBlockBigGANpp:
             return ResnetBlockBigGANpp(
@@ -159,21 +172,24 @@ class NCSNpp(nn.Module):
                 out_ch,
                 temb_dim=temb_dim,
                 dropout=cfg.dropout,
-                fir_kernel=cfg.fir_kernel,
                 skip_rescale=cfg.skip_rescale,
                 init_scale=cfg.init_scale,
+                **fir,
                 **kw,
             )
 
         def attn(ch: int) -> AttnBlockpp:
             return AttnBlockpp(ch, skip_rescale=cfg.skip_rescale, init_scale=cfg.init_scale)
 
-        mods: list[nn.Module] = [GaussianFourierProjection(nf, cfg.fourier_scale)]
+        mods: list[nn.Module] = []
+        if cfg.embedding_type == "fourier":
+            mods.append(GaussianFourierProjection(nf, cfg.fourier_scale))
         if cfg.conditional:
-            mods += [dense(2 * nf, temb_dim), dense(temb_dim, temb_dim)]
-        mods.append(conv2d(cfg.channels, nf, 3))
+            embed_dim = 2 * nf if cfg.embedding_type == "fourier" else nf
+            mods += [dense(embed_dim, temb_dim), dense(temb_dim, temb_dim)]
+        mods.append(conv2d(channels, nf, 3))
         skip_ch = [nf]
-        in_ch, pyramid_ch = nf, cfg.channels
+        in_ch, pyramid_ch = nf, channels
         for level in range(n_levels):
             for _ in range(cfg.num_res_blocks):
                 out_ch = nf * cfg.ch_mult[level]
@@ -184,11 +200,16 @@ class NCSNpp(nn.Module):
                 skip_ch.append(in_ch)
             if level != n_levels - 1:
                 mods.append(resblock(in_ch, down=True))
-                if cfg.progressive_input == "residual":
-                    mods.append(PyramidDownsample(pyramid_ch, in_ch, cfg.fir_kernel))
+                if cfg.progressive_input == "input_skip":
+                    mods.append(Combine(pyramid_ch, in_ch, cfg.progressive_combine))
+                    if cfg.progressive_combine == "cat":
+                        in_ch *= 2
+                elif cfg.progressive_input == "residual":
+                    mods.append(Downsample(pyramid_ch, in_ch, with_conv=True, **fir))
                     pyramid_ch = in_ch
                 skip_ch.append(in_ch)
         mods += [resblock(in_ch), attn(in_ch), resblock(in_ch)]
+        pyramid_ch = 0
         for level in reversed(range(n_levels)):
             for _ in range(cfg.num_res_blocks + 1):
                 out_ch = nf * cfg.ch_mult[level]
@@ -196,23 +217,42 @@ class NCSNpp(nn.Module):
                 in_ch = out_ch
             if self.level_has_attn[level]:
                 mods.append(attn(in_ch))
+            if cfg.progressive == "output_skip":
+                mods += [group_norm(in_ch), conv2d(in_ch, channels, 3, init_scale=cfg.init_scale)]
+                pyramid_ch = channels
+            elif cfg.progressive == "residual":
+                if level == n_levels - 1:
+                    mods += [group_norm(in_ch), conv2d(in_ch, in_ch, 3)]
+                else:
+                    mods.append(Upsample(pyramid_ch, in_ch, with_conv=True, **fir))
+                pyramid_ch = in_ch
             if level != 0:
                 mods.append(resblock(in_ch, up=True))
         assert not skip_ch
-        mods += [group_norm(in_ch), conv2d(in_ch, cfg.channels, 3, init_scale=cfg.init_scale)]
+        if cfg.progressive != "output_skip":
+            mods += [group_norm(in_ch), conv2d(in_ch, channels, 3, init_scale=cfg.init_scale)]
         self.all_modules = nn.ModuleList(mods)
+        # Parameter-free pyramid resamplers live outside the flat list (as upstream), so they take no index.
+        self.pyramid_downsample = Downsample(channels, with_conv=False, **fir)
+        self.pyramid_upsample = Upsample(channels, with_conv=False, **fir)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Score (Fourier / scale_by_sigma) or raw network output for x [B, C, H, W] and cond [B]."""
         cfg = self.cfg
         expected = (cfg.channels, cfg.image_size, cfg.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(f"NCSNpp expects x of shape [B, {', '.join(map(str, expected))}], got {tuple(x.shape)}")
-        if sigma.shape != (x.shape[0],):
-            raise ValueError(f"NCSNpp expects sigma of shape [{x.shape[0]}], got {tuple(sigma.shape)}")
+        if cond.shape != (x.shape[0],):
+            raise ValueError(
+                f"NCSNpp expects cond (sigma or time label) of shape [{x.shape[0]}], got {tuple(cond.shape)}"
+            )
         mods: Iterator[nn.Module] = iter(self.all_modules)
         n_levels = len(cfg.ch_mult)
 
-        temb: torch.Tensor | None = next(mods)(torch.log(sigma))
+        if cfg.embedding_type == "fourier":
+            temb: torch.Tensor | None = next(mods)(torch.log(cond))
+        else:
+            temb = positional_embedding(cond, cfg.nf)
         if cfg.conditional:
             temb = next(mods)(temb)
             temb = next(mods)(F.silu(temb))
@@ -231,7 +271,10 @@ class NCSNpp(nn.Module):
                 hs.append(h)
             if level != n_levels - 1:
                 h = next(mods)(hs[-1], temb)
-                if cfg.progressive_input == "residual":
+                if cfg.progressive_input == "input_skip":
+                    pyramid = self.pyramid_downsample(pyramid)
+                    h = next(mods)(pyramid, h)
+                elif cfg.progressive_input == "residual":
                     pyramid = next(mods)(pyramid)
                     pyramid = (pyramid + h) / SQRT2 if cfg.skip_rescale else pyramid + h
                     h = pyramid
@@ -240,18 +283,36 @@ class NCSNpp(nn.Module):
         h = next(mods)(hs[-1], temb)
         h = next(mods)(h)
         h = next(mods)(h, temb)
+
+        def norm_act_conv(t: torch.Tensor) -> torch.Tensor:
+            norm, conv = next(mods), next(mods)
+            return conv(F.silu(norm(t)))
+
+        out_pyramid = torch.zeros(())  # replaced at the lowest resolution before any use
         for level in reversed(range(n_levels)):
             for _ in range(cfg.num_res_blocks + 1):
                 h = next(mods)(torch.cat([h, hs.pop()], dim=1), temb)
             if self.level_has_attn[level]:
                 h = next(mods)(h)
+            lowest = level == n_levels - 1
+            if cfg.progressive == "output_skip":
+                out_pyramid = norm_act_conv(h) if lowest else self.pyramid_upsample(out_pyramid) + norm_act_conv(h)
+            elif cfg.progressive == "residual":
+                if lowest:
+                    out_pyramid = norm_act_conv(h)
+                else:
+                    out_pyramid = next(mods)(out_pyramid)
+                    out_pyramid = (out_pyramid + h) / SQRT2 if cfg.skip_rescale else out_pyramid + h
+                    h = out_pyramid
             if level != 0:
                 h = next(mods)(h, temb)
 
-        h = F.silu(next(mods)(h))
-        h = next(mods)(h)
+        h = out_pyramid if cfg.progressive == "output_skip" else norm_act_conv(h)
+        if next(mods, None) is not None:
+            raise RuntimeError("NCSNpp.forward did not use every module (layout and forward disagree)")
         if cfg.scale_by_sigma:
-            h = h / sigma.reshape(-1, 1, 1, 1)
+            sigma = cond if cfg.embedding_type == "fourier" else self.sigmas[cond.int()]
+            h = h / sigma.to(h.dtype).reshape(-1, 1, 1, 1)
         return h
 
 
@@ -268,6 +329,40 @@ def cifar10_ve_continuous_config(**overrides: Any) -> NCSNppConfig:
 def cifar10_deep_ve_continuous_config(**overrides: Any) -> NCSNppConfig:
     """`configs/ve/cifar10_ncsnpp_deep_continuous.py`: as CIFAR-10 but 8 residual blocks per level."""
     return dataclasses.replace(NCSNppConfig(num_res_blocks=8), **overrides)
+
+
+def celebahq_256_ve_continuous_config(**overrides: Any) -> NCSNppConfig:
+    """`configs/ve/celebahq_256_ncsnpp_continuous.py`: 256x256, ch_mult 1,1,2,2,2,2,2, 2 blocks, progressive
+    output_skip / input_skip (sum), sigma_max 348, 2000 scales, dropout 0."""
+    base = NCSNppConfig(
+        ch_mult=(1, 1, 2, 2, 2, 2, 2),
+        num_res_blocks=2,
+        image_size=256,
+        dropout=0.0,
+        progressive="output_skip",
+        progressive_input="input_skip",
+        sigma_max=348.0,
+        num_scales=2000,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def cifar10_ddpmpp_continuous_config(**overrides: Any) -> NCSNppConfig:
+    """DDPM++ cont. (`configs/subvp/cifar10_ddpmpp_continuous.py`, the VP config has the same network): positional
+    embedding, no FIR, no progressive paths, centred data, no division by sigma, 4 blocks per level."""
+    base = NCSNppConfig(
+        fir=False,
+        progressive_input="none",
+        embedding_type="positional",
+        scale_by_sigma=False,
+        centered=True,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def cifar10_ddpmpp_deep_continuous_config(**overrides: Any) -> NCSNppConfig:
+    """DDPM++ cont. deep (`configs/subvp/cifar10_ddpmpp_deep_continuous.py`): as DDPM++ with 8 blocks per level."""
+    return cifar10_ddpmpp_continuous_config(**{"num_res_blocks": 8, **overrides})
 
 
 def ncsnpp_cifar10_ve_continuous(**overrides: Any) -> NCSNpp:

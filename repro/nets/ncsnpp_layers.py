@@ -36,9 +36,13 @@ def variance_scaling_uniform(shape: Sequence[int], scale: float = 1.0) -> torch.
     return (torch.rand(*shape) * 2.0 - 1.0) * math.sqrt(3 * variance)
 
 
-def conv2d(in_ch: int, out_ch: int, kernel: int, *, init_scale: float = 1.0) -> nn.Conv2d:
-    """'Same'-padded conv with the DDPM init (torch's own init runs first, as upstream, to keep the RNG stream)."""
-    conv = nn.Conv2d(in_ch, out_ch, kernel_size=kernel, padding=kernel // 2)
+def conv2d(
+    in_ch: int, out_ch: int, kernel: int, *, init_scale: float = 1.0, stride: int = 1, padding: int | None = None
+) -> nn.Conv2d:
+    """Conv ('same' padding unless given) with the DDPM init; torch's own init runs first, as upstream, to keep the
+    RNG stream."""
+    pad = kernel // 2 if padding is None else padding
+    conv = nn.Conv2d(in_ch, out_ch, kernel_size=kernel, stride=stride, padding=pad)
     conv.weight.data = variance_scaling_uniform(conv.weight.shape, init_scale)
     nn.init.zeros_(conv.bias)
     return conv
@@ -105,6 +109,30 @@ def fir_downsample_2d(x: torch.Tensor, kernel: Sequence[float], factor: int = 2)
     return upfirdn2d(x, k, down=factor, pad=((p + 1) // 2, p // 2))
 
 
+def fir_upsample_conv_2d(
+    x: torch.Tensor, weight: torch.Tensor, kernel: Sequence[float], factor: int = 2
+) -> torch.Tensor:
+    """Strided transposed convolution followed by FIR filtering: upsample then conv, fused (StyleGAN2 style).
+
+    `weight` is a regular conv weight [out, in, k, k]; it is flipped spatially and used as a transposed conv.
+    """
+    k = fir_kernel_2d(tuple(kernel), float(factor**2), x.device, x.dtype)
+    p = (k.shape[0] - factor) - (weight.shape[-1] - 1)
+    x = F.conv_transpose2d(x, torch.flip(weight, (2, 3)).transpose(0, 1), stride=factor)
+    return upfirdn2d(x, k, pad=((p + 1) // 2 + factor - 1, p // 2 + 1))
+
+
+def naive_upsample_2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Nearest-neighbour upsampling by pixel repetition (the non-FIR BigGAN block)."""
+    return x.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+
+
+def naive_downsample_2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Mean over non-overlapping factor x factor blocks (the non-FIR BigGAN block)."""
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // factor, factor, w // factor, factor).mean(dim=(3, 5))
+
+
 def fir_conv_downsample_2d(
     x: torch.Tensor, weight: torch.Tensor, kernel: Sequence[float], factor: int = 2
 ) -> torch.Tensor:
@@ -128,6 +156,17 @@ class GaussianFourierProjection(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         proj = x[:, None] * self.W[None, :] * 2 * math.pi
         return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
+
+
+def positional_embedding(timesteps: torch.Tensor, dim: int, max_positions: int = 10000) -> torch.Tensor:
+    """DDPM sinusoidal embedding [B, dim] of (possibly fractional) timesteps: [sin | cos] at geometric frequencies."""
+    half = dim // 2
+    freqs = torch.exp(
+        torch.arange(half, dtype=torch.float32, device=timesteps.device) * -(math.log(max_positions) / (half - 1))
+    )
+    args = timesteps.float()[:, None] * freqs[None, :]
+    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+    return F.pad(emb, (0, 1)) if dim % 2 else emb
 
 
 class NIN(nn.Module):
@@ -168,32 +207,88 @@ class AttnBlockpp(nn.Module):
         return (x + out) / SQRT2 if self.skip_rescale else x + out
 
 
-class FIRConvDown(nn.Module):
-    """3x3 conv fused with FIR downsampling by 2 (parameters `weight` [out, in, 3, 3] and `bias`)."""
+class FIRConv(nn.Module):
+    """3x3 conv fused with FIR up- or downsampling by 2 (parameters `weight` [out, in, 3, 3] and `bias`)."""
 
-    def __init__(self, in_ch: int, out_ch: int, fir_kernel: Sequence[float]) -> None:
+    def __init__(self, in_ch: int, out_ch: int, fir_kernel: Sequence[float], *, up: bool) -> None:
         super().__init__()
         self.weight = nn.Parameter(variance_scaling_uniform((out_ch, in_ch, 3, 3)))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.fir_kernel = tuple(fir_kernel)
+        self.up = up
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fir_conv_downsample_2d(x, self.weight, self.fir_kernel) + self.bias.reshape(1, -1, 1, 1)
+        if self.up:
+            h = fir_upsample_conv_2d(x, self.weight, self.fir_kernel)
+        else:
+            h = fir_conv_downsample_2d(x, self.weight, self.fir_kernel)
+        return h + self.bias.reshape(1, -1, 1, 1)
 
 
-class PyramidDownsample(nn.Module):
-    """Input-pyramid step of progressive_input='residual': FIR conv-downsample of the pyramid image."""
+class Downsample(nn.Module):
+    """Halve the resolution: FIR filter or 2x2 average; with a conv (`Conv2d_0` with FIR, `Conv_0` without)."""
 
-    def __init__(self, in_ch: int, out_ch: int, fir_kernel: Sequence[float]) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int | None = None, *, with_conv: bool, fir: bool, fir_kernel: Sequence[float]
+    ) -> None:
         super().__init__()
-        self.Conv2d_0 = FIRConvDown(in_ch, out_ch, fir_kernel)
+        out_ch = out_ch or in_ch
+        if with_conv and fir:
+            self.Conv2d_0 = FIRConv(in_ch, out_ch, fir_kernel, up=False)
+        elif with_conv:
+            self.Conv_0 = conv2d(in_ch, out_ch, 3, stride=2, padding=0)
+        elif in_ch != out_ch:
+            raise ValueError("Downsample without a conv cannot change the channel count")
+        self.with_conv, self.fir, self.fir_kernel = with_conv, fir, tuple(fir_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.Conv2d_0(x)
+        if self.fir:
+            return self.Conv2d_0(x) if self.with_conv else fir_downsample_2d(x, self.fir_kernel)
+        x = F.pad(x, (0, 1, 0, 1))  # TF 'SAME' padding of a stride-2 window
+        return self.Conv_0(x) if self.with_conv else F.avg_pool2d(x, 2, stride=2)
+
+
+class Upsample(nn.Module):
+    """Double the resolution: FIR filter or nearest neighbour; with a conv (`Conv2d_0` with FIR, `Conv_0` without)."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int | None = None, *, with_conv: bool, fir: bool, fir_kernel: Sequence[float]
+    ) -> None:
+        super().__init__()
+        out_ch = out_ch or in_ch
+        if with_conv and fir:
+            self.Conv2d_0 = FIRConv(in_ch, out_ch, fir_kernel, up=True)
+        elif with_conv:
+            self.Conv_0 = conv2d(in_ch, out_ch, 3)
+        elif in_ch != out_ch:
+            raise ValueError("Upsample without a conv cannot change the channel count")
+        self.with_conv, self.fir, self.fir_kernel = with_conv, fir, tuple(fir_kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fir:
+            return self.Conv2d_0(x) if self.with_conv else fir_upsample_2d(x, self.fir_kernel)
+        h = F.interpolate(x, scale_factor=2, mode="nearest")
+        return self.Conv_0(h) if self.with_conv else h
+
+
+class Combine(nn.Module):
+    """Merge the input pyramid into the features: 1x1 conv (`Conv_0`) of the pyramid, then sum or channel concat."""
+
+    def __init__(self, dim1: int, dim2: int, method: str) -> None:
+        super().__init__()
+        if method not in ("sum", "cat"):
+            raise ValueError(f"Combine method must be 'sum' or 'cat', got {method!r}")
+        self.Conv_0 = conv2d(dim1, dim2, 1)
+        self.method = method
+
+    def forward(self, pyramid: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        p = self.Conv_0(pyramid)
+        return torch.cat([p, h], dim=1) if self.method == "cat" else p + h
 
 
 class ResnetBlockBigGANpp(nn.Module):
-    """BigGAN-style residual block with optional FIR up/down sampling of both branches and a sigma-embedding bias.
+    """BigGAN-style residual block with optional up/down sampling of both branches (FIR, or pixel repeat / block
+    mean when `fir` is off) and a noise-embedding bias.
 
     The shortcut gets a 1x1 conv (`Conv_2`) when channels change or the block resamples.
     """
@@ -207,6 +302,7 @@ class ResnetBlockBigGANpp(nn.Module):
         up: bool = False,
         down: bool = False,
         dropout: float,
+        fir: bool,
         fir_kernel: Sequence[float],
         skip_rescale: bool,
         init_scale: float,
@@ -225,14 +321,14 @@ class ResnetBlockBigGANpp(nn.Module):
         if self.has_shortcut_conv:
             self.Conv_2 = conv2d(in_ch, out_ch, 1)
         self.up, self.down = up, down
-        self.fir_kernel = tuple(fir_kernel)
+        self.fir, self.fir_kernel = fir, tuple(fir_kernel)
         self.skip_rescale = skip_rescale
 
     def _resample(self, t: torch.Tensor) -> torch.Tensor:
         if self.up:
-            return fir_upsample_2d(t, self.fir_kernel)
+            return fir_upsample_2d(t, self.fir_kernel) if self.fir else naive_upsample_2d(t)
         if self.down:
-            return fir_downsample_2d(t, self.fir_kernel)
+            return fir_downsample_2d(t, self.fir_kernel) if self.fir else naive_downsample_2d(t)
         return t
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,6 +6,7 @@ An official checkpoint (`utils.save_checkpoint`) is a dict with keys `optimizer`
 requires_grad=True, in parameter order (so the frozen Fourier `W` and the `sigmas` buffer are absent).
 The official loader is non-strict and silently ignores wrong names; here every key, shape and dtype
 must match, and the EMA list is paired with parameters by position only after its length and shapes check.
+A file holding only `{"model": state_dict}` (no EMA) loads with weights="model".
 """
 
 from __future__ import annotations
@@ -25,25 +26,27 @@ EMA_KEYS = ("decay", "num_updates", "shadow_params")
 PREFIX = "module."
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, need_ema: bool = True) -> dict[str, Any]:
     """Load an official score_sde checkpoint file (tensors only) and check its top-level layout."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"score_sde checkpoint not found: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    check_layout(ckpt, source=str(path))
+    check_layout(ckpt, source=str(path), need_ema=need_ema)
     return ckpt
 
 
-def check_layout(ckpt: Any, source: str = "checkpoint") -> None:
-    """Raise unless `ckpt` is a dict with the official keys and an EMA dict with a shadow_params list."""
+def check_layout(ckpt: Any, source: str = "checkpoint", need_ema: bool = True) -> None:
+    """Raise unless `ckpt` is a dict with a `model` entry and (if `need_ema`) an EMA dict with a shadow_params list."""
     if not isinstance(ckpt, Mapping):
         raise CheckpointMismatchError(
             f"{source}: expected a dict with keys {CHECKPOINT_KEYS}, got {type(ckpt).__name__}"
         )
-    missing = [k for k in ("model", "ema") if k not in ckpt]
+    missing = [k for k in ("model", "ema") if k not in ckpt and (k == "model" or need_ema)]
     if missing:
         raise CheckpointMismatchError(f"{source}: missing top-level keys {missing} (has {sorted(ckpt)})")
+    if not need_ema:
+        return
     ema = ckpt["ema"]
     if not isinstance(ema, Mapping) or not isinstance(ema.get("shadow_params"), list | tuple):
         raise CheckpointMismatchError(f"{source}: 'ema' must be a dict with a 'shadow_params' list")
@@ -83,7 +86,7 @@ def ema_state_dict(
 
 def select_weights(ckpt: Mapping[str, Any], weights: Weights, model: nn.Module) -> dict[str, torch.Tensor]:
     """Bare state_dict of the raw training weights ('model') or of the EMA weights ('ema', used for sampling)."""
-    check_layout(ckpt)
+    check_layout(ckpt, need_ema=weights == "ema")
     base = strip_module_prefix(ckpt["model"])
     if weights == "model":
         return base
@@ -97,6 +100,6 @@ def load_score_sde_checkpoint(
 ) -> nn.Module:
     """Load an official score_sde checkpoint (path or loaded dict) into `model`; EMA weights by default."""
     if isinstance(ckpt, str | Path):
-        ckpt = read_checkpoint(ckpt)
+        ckpt = read_checkpoint(ckpt, need_ema=weights == "ema")
     load_state_dict_exact(model, select_weights(ckpt, weights, model))
     return model
