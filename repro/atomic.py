@@ -20,10 +20,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, default_mode())  # mkstemp makes 0600; a plain open() would follow the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def default_mode() -> int:
+    """The mode `open()` gives a new file: 0666 without the process umask's bits."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask: from /proc on Linux (no change to process state), else set and put back at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

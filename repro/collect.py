@@ -34,8 +34,12 @@ COLUMNS = (
 )
 
 
-def rows_for(metrics: dict[str, Any], paper_claims: list[claims.Claim]) -> list[dict[str, Any]]:
-    """Join measured rows with the experiment's claims; unmatched claims become rows without a value."""
+def rows_for(
+    metrics: dict[str, Any], paper_claims: list[claims.Claim], rehearsal: bool = False
+) -> list[dict[str, Any]]:
+    """Join measured rows with the experiment's claims; unmatched claims become rows without a value.
+
+    In a paper rehearsal every row's verdict is 'rehearsal' and nothing is comparable."""
     exp, tier, synthetic = metrics["experiment"], metrics["tier"], metrics.get("synthetic_data", False)
     own = [c for c in paper_claims if c.experiment == exp]
     base = {
@@ -56,7 +60,7 @@ def rows_for(metrics: dict[str, Any], paper_claims: list[claims.Claim]) -> list[
         hits = [c for c in own if c.matches(m)]
         for c in hits:
             matched.add(c.id)
-            verdict, comparable, reason = c.verdict(float(m["value"]), tier, synthetic)
+            verdict, comparable, reason = c.verdict(float(m["value"]), tier, synthetic, rehearsal)
             out.append(
                 {
                     **measured,
@@ -69,7 +73,7 @@ def rows_for(metrics: dict[str, Any], paper_claims: list[claims.Claim]) -> list[
                 }
             )
         if not hits:
-            verdict = "smoke" if tier == "smoke" or synthetic else "not comparable"
+            verdict = "rehearsal" if rehearsal else "smoke" if tier == "smoke" or synthetic else "not comparable"
             out.append(
                 {
                     **measured,
@@ -84,7 +88,9 @@ def rows_for(metrics: dict[str, Any], paper_claims: list[claims.Claim]) -> list[
     for c in own:
         if c.id in matched:
             continue
-        if tier == "smoke" or synthetic:
+        if rehearsal:
+            verdict, reason = "rehearsal", claims.REHEARSAL_REASON
+        elif tier == "smoke" or synthetic:
             verdict, reason = "smoke", "smoke tier: not measured against the claim"
         elif c.rule == "none":
             verdict, reason = "not comparable", c.reason or "no comparable protocol"
@@ -121,8 +127,56 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def collect(metrics_path: Path, out: Path) -> Path:
-    metrics = json.loads(Path(metrics_path).read_text())
-    rows = rows_for(metrics, claims.load(metrics["paper"]))
+METRICS_KEYS = ("paper", "experiment", "tier", "device", "wall_seconds", "commit", "rows")
+ROW_KEYS = ("dataset", "setting", "metric", "value", "stderr", "unit", "n_samples", "seed")
+
+
+def collect(metrics_path: Path, out: Path, rehearsal: bool = False) -> Path:
+    """Write the results CSV of one `metrics.json`; every error about the input names the file."""
+    metrics = read_metrics(Path(metrics_path))
+    try:
+        rows = rows_for(metrics, claims.load(metrics["paper"]), rehearsal)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{metrics_path}: {type(err).__name__}: {err}") from err
+    except ValueError as err:
+        raise ValueError(f"{metrics_path}: {err}") from err
     atomic.write_text(out, to_csv(rows))
     return out
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """`metrics.json`, checked for its keys; a truncated or malformed file is an error naming it."""
+    try:
+        metrics = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); rerun the evaluate stage to rewrite it") from err
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(metrics).__name__}")
+    missing = [k for k in METRICS_KEYS if k not in metrics]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
+    if not isinstance(metrics["rows"], list):
+        raise ValueError(f"{path}: 'rows' must be a list")
+    for i, row in enumerate(metrics["rows"]):
+        absent = [k for k in ROW_KEYS if not isinstance(row, dict) or k not in row]
+        if absent:
+            raise ValueError(f"{path}: row {i} lacks {', '.join(absent)}")
+    return metrics
+
+
+def read_results_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a results CSV; a header other than COLUMNS or a row with another cell count names file:line."""
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if tuple(header or ()) != COLUMNS:
+            raise ValueError(f"{path}:1: header {header} differs from the results schema {list(COLUMNS)}")
+        rows = []
+        for cells in reader:
+            if len(cells) != len(COLUMNS):
+                raise ValueError(
+                    f"{path}:{reader.line_num}: {len(cells)} cells, the header has {len(COLUMNS)} "
+                    "(a cut or edited row; rerun `repro collect`)"
+                )
+            rows.append(dict(zip(COLUMNS, cells, strict=True)))
+    return rows

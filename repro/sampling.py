@@ -6,10 +6,12 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from repro import checkpoint
 from repro.atomic import atomic_path, write_json
 from repro.rng import StackedGenerator
 from repro.run import Run
@@ -42,14 +44,10 @@ def sample_shards(
         raise ValueError(f"{name}: need n > 0 and batch_size > 0, got n={n}, batch_size={batch_size}")
     shard_size = shard_size or batch_size
     folder = shard_dir(run, name)
-    meta = {"n": n, "shard_size": shard_size, "seed": run.seed}
-    meta_path = folder / "meta.json"
-    if meta_path.exists() and json.loads(meta_path.read_text()) != meta:
-        raise RuntimeError(
-            f"{folder} holds samples made with {meta_path.read_text().strip()}, not {meta}; "
-            "delete the folder to resample"
-        )
-    write_json(meta_path, meta)
+    settings = checkpoint.run_settings(run.cfg)
+    meta = {"n": n, "shard_size": shard_size, "seed": run.seed, "fingerprint": checkpoint.fingerprint(settings)}
+    _check_meta(folder, meta, settings)
+    write_json(folder / "meta.json", {**meta, "settings": settings})
     n_shards = -(-n // shard_size)
     todo = [i for i in range(n_shards) if not (folder / f"shard_{i:05d}.npz").exists()]
     if len(todo) < n_shards:
@@ -70,10 +68,52 @@ def sample_shards(
     return folder
 
 
+def _check_meta(folder: Path, meta: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Refuse shards made under another count, shard size, seed or experiment config, naming the folder."""
+    meta_path = folder / "meta.json"
+    if not meta_path.exists():
+        if any(SHARD.search(f.name) for f in folder.iterdir()):
+            raise RuntimeError(f"{folder} holds shards but no meta.json recording their settings; {_RESAMPLE}")
+        return
+    try:
+        stored = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise RuntimeError(f"{meta_path} is not valid JSON ({err}); {_RESAMPLE}") from err
+    differs = [k for k in meta if stored.get(k) != meta[k]]
+    if not differs:
+        return
+    if "fingerprint" in differs and isinstance(stored.get("settings"), dict):
+        differs.remove("fingerprint")
+        differs.append(f"experiment settings ({checkpoint.describe_differences(stored['settings'], settings)})")
+    elif "fingerprint" in differs and "fingerprint" not in stored:
+        differs[differs.index("fingerprint")] = "experiment settings (not recorded: made before fingerprints)"
+    shown = [f"{k}: {stored.get(k)!r} -> {meta[k]!r}" if k in meta else k for k in differs]
+    raise RuntimeError(f"{folder} holds samples made under other settings ({'; '.join(shown)}); {_RESAMPLE}")
+
+
+def _check_loaded_settings(folder: Path, run: Run) -> None:
+    """Refuse a complete sample set made under another experiment config than `run`'s."""
+    settings = checkpoint.run_settings(run.cfg)
+    meta_path = folder / "meta.json"
+    try:
+        stored = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RuntimeError(f"{meta_path} cannot be read ({err}); {_RESAMPLE}") from err
+    if stored.get("fingerprint") == checkpoint.fingerprint(settings):
+        return
+    old = stored.get("settings")
+    what = checkpoint.describe_differences(old, settings) if isinstance(old, dict) else "not recorded"
+    raise RuntimeError(f"{folder} holds samples made under other experiment settings ({what}); {_RESAMPLE}")
+
+
+_RESAMPLE = "they are not reused: delete the folder to resample (or the run folder, or pass a different --runs-root)"
+
+
 def load_samples(run: Run, name: str) -> np.ndarray:
     folder = run.root / "samples" / name
     if not (folder / "complete.txt").exists():
         raise FileNotFoundError(f"{folder} has no complete sample set; run the sample stage first")
+    _check_loaded_settings(folder, run)
     files = sorted(f for f in folder.iterdir() if SHARD.search(f.name))
     return np.concatenate([np.load(f)["samples"] for f in files])
 

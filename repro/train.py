@@ -9,7 +9,6 @@ DistributedDataParallel and each rank trains on its contiguous shard of the glob
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -17,18 +16,17 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from repro import checkpoint, distributed, speed
+from repro import atomic, checkpoint, distributed, speed
 from repro.distributed import World
 from repro.run import Run
 
 # Options that change how the steps execute but not what they compute (up to float reordering): a checkpoint
-# written with other values of these still resumes.
-EXECUTION_FIELDS = ("channels_last", "compile", "keep_every")
+# written with other values of these still resumes (at any depth of the experiment config too).
+EXECUTION_FIELDS = checkpoint.EXECUTION_FIELDS
 
 
 @dataclass
@@ -171,10 +169,12 @@ def train(
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
     path = checkpoint_path(run, cfg.name)
+    settings = checkpoint.run_settings(run.cfg)
     step = 0
     if path.exists():
         state = checkpoint.load(path)
         _check_config(state["config"], cfg, path)
+        check_settings(state, settings, path, run)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if ema is not None:
@@ -193,6 +193,8 @@ def train(
         torch.manual_seed(_rank_seed(run.seed, world.rank))
 
     log_path = run.path(f"train_{cfg.name}.jsonl")
+    if world.main:
+        _truncate_log(log_path, step)  # lines of steps after the checkpoint would be written again
     model.train()
     t0 = time.time()
     losses: list[torch.Tensor] = []
@@ -232,7 +234,8 @@ def train(
         bar.update(1)
         if cfg.keep_every and step % cfg.keep_every == 0 and world.main:
             weights = {**model.state_dict(), **(ema.shadow if ema is not None else {})}  # saved, so no copies
-            checkpoint.save(snapshot_path(run, cfg.name, step), {"step": step, "model": weights})
+            snapshot = {"step": step, "model": weights, "fingerprint": checkpoint.fingerprint(settings)}
+            checkpoint.save(snapshot_path(run, cfg.name, step), snapshot)
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             rng = distributed.gather_objects(_rng_state(world), world)  # a collective: every rank takes part
             if world.main:
@@ -240,6 +243,8 @@ def train(
                     path,
                     {
                         "config": asdict(cfg),
+                        "settings": settings,
+                        "fingerprint": checkpoint.fingerprint(settings),
                         "step": step,
                         "model": model.state_dict(),
                         "optimizer": opt.state_dict(),
@@ -260,7 +265,10 @@ def train(
 
 def load_snapshot(run: Run, model: nn.Module, path: Path) -> nn.Module:
     """Weights kept by `keep_every` (the EMA weights where training kept an EMA)."""
-    model.load_state_dict(checkpoint.load(path)["model"])
+    state = checkpoint.load(path)
+    if "fingerprint" in state and state["fingerprint"] != checkpoint.fingerprint(checkpoint.run_settings(run.cfg)):
+        raise RuntimeError(f"{path} was kept by a training under other experiment settings; {_how_to_proceed(run)}")
+    model.load_state_dict(state["model"])
     return model.to(run.device).eval()
 
 
@@ -270,6 +278,7 @@ def load_trained(run: Run, model: nn.Module, name: str = "model", ema: bool = Tr
     state = checkpoint.load(path)
     if not state.get("finished"):
         raise RuntimeError(f"{path} holds an unfinished training (step {state['step']}); run the train stage first")
+    check_settings(state, checkpoint.run_settings(run.cfg), path, run)
     model.load_state_dict(state["model"])
     if ema and state["ema"] is not None:
         with torch.no_grad():
@@ -300,6 +309,45 @@ def _check_config(saved: dict[str, Any], cfg: TrainConfig, path) -> None:
         )
 
 
+def check_settings(state: dict[str, Any], settings: dict[str, Any], path: Path, run: Run) -> None:
+    """Refuse a checkpoint written under other experiment settings, naming the file and the differing keys."""
+    if state.get("fingerprint") == checkpoint.fingerprint(settings):
+        return
+    stored = state.get("settings")
+    if stored is None:
+        why = "records no experiment settings (it predates settings fingerprints), so it cannot be trusted"
+    else:
+        why = f"was trained under other experiment settings ({checkpoint.describe_differences(stored, settings)})"
+    raise RuntimeError(f"checkpoint {path} {why}; {_how_to_proceed(run)}")
+
+
+def _how_to_proceed(run: Run) -> str:
+    return (
+        f"it is not reused. To train again under the current config, delete the run folder {run.root}, "
+        f"or pass a different --runs-root (now {run.runs_root})"
+    )
+
+
+def _truncate_log(log_path: Path, step: int) -> None:
+    """Drop the training log's lines for steps after `step` (a resumed run writes them again); 0 empties it."""
+    if not log_path.exists():
+        return
+    lines = log_path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if _logged_step(line, log_path) <= step]
+    if len(kept) != len(lines):
+        atomic.write_text(log_path, "".join(kept))
+
+
+def _logged_step(line: str, log_path: Path) -> int:
+    """The step of one training-log line; a torn last line (a kill mid-write) counts as after any checkpoint."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        if not line.endswith("\n"):
+            return 1 << 62
+        raise ValueError(f"{log_path}: unreadable training-log line {line.strip()!r}") from None
+
+
 def _rank_seed(seed: int, rank: int) -> int:
     """Rank 0 keeps the run's seed (single-process runs are unchanged); other ranks get their own streams."""
     return seed if rank == 0 else seed + 0x9E3779B9 * rank
@@ -309,7 +357,11 @@ def _rng_state(world: World) -> dict[str, Any]:
     """This process's RNG states; under DDP only its own CUDA device's (not every visible GPU's)."""
     if not world.active:
         return checkpoint.rng_state()
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": checkpoint.numpy_rng_state(),
+        "python": checkpoint.python_rng_state(),
+    }
     if world.device.type == "cuda":
         state["cuda_device"] = torch.cuda.get_rng_state(world.device)
     return state

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -118,3 +119,43 @@ def test_every_paper_claims_file_is_valid():
             assert c.paper == paper
             if c.rule != "none":
                 float(c.value)  # numeric claims have a numeric value to compare
+
+
+def test_a_truncated_metrics_json_fails_collect_naming_the_file(tmp_path, capsys):
+    from repro.cli import main
+
+    metrics = tmp_path / "runs" / "cpu" / "ncsn" / "gmm" / "metrics.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps(_metrics())[:57])
+    argv = ["collect", "ncsn/gmm", "--tier", "cpu", "--runs-root", str(tmp_path / "runs"), "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{metrics}: not valid JSON" in err and "Traceback" not in err
+    metrics.write_text(json.dumps({**_metrics(), "rows": [{"metric": "m"}]}))
+    assert main(argv) == 2
+    assert f"{metrics}: row 0 lacks dataset" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_results_row_with_cells_cut_names_file_and_line(tmp_path):
+    from repro.collect import read_results_csv
+
+    path = tmp_path / "x_e.csv"
+    lines = to_csv(rows_for(_metrics(), [_claim(), _claim(id="x.fid", metric="fid", setting={})])).splitlines()
+    path.write_text("\n".join(lines) + "\n")
+    assert [r["claim_id"] for r in read_results_csv(path)] == ["x.c", "x.fid"]
+    lines[2] = ",".join(next(csv.reader([lines[2]]))[:-3])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"{path}:3: {len(COLUMNS) - 3} cells, the header has {len(COLUMNS)}"):
+        read_results_csv(path)
+
+
+@pytest.mark.parametrize(("value", "says"), [("abc", "whole number"), ("0", "at least 1"), ("-3", "at least 1")])
+def test_bad_nproc_is_a_usage_error_not_a_traceback(capsys, value, says):
+    from repro.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "ncsn/gmm", "--tier", "smoke", "--nproc", value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --nproc" in err and says in err and "Traceback" not in err

@@ -3,6 +3,8 @@ features are known exactly (per-channel means of constant images), so the metric
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -117,7 +119,7 @@ def test_reference_statistics_are_cached_under_the_protocol_name_and_reused(tmp_
     first = run(x, reference_of(y), tmp_path)["fid_tiny_means"]["value"]
     cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
     prefix = f"cifar10-train-n400-uint8-{TINY}"
-    assert cached == [f"{prefix}-features-mean.pt", f"{prefix}-stat-fid-mean.pt"]
+    assert cached == [f"{prefix}-{kind}-mean.{ext}" for kind in ("features", "stat-fid") for ext in ("json", "pt")]
 
     def unreadable() -> np.ndarray:
         raise AssertionError("the reference images were read although their statistics are cached")
@@ -126,7 +128,7 @@ def test_reference_statistics_are_cached_under_the_protocol_name_and_reused(tmp_
     assert second == first
     # another protocol (a different reference count) is a different cache entry, never the old one
     other = run(x, reference_of(y[:350]), tmp_path)["fid_tiny_means"]["value"]
-    assert other != first and len(list((tmp_path / "cache").glob("cifar10-train-n350-*"))) == 2
+    assert other != first and len(list((tmp_path / "cache").glob("cifar10-train-n350-*.pt"))) == 2
 
 
 def test_kid_is_near_zero_for_the_same_distribution_and_positive_otherwise(tmp_path):
@@ -200,3 +202,41 @@ def test_dataset_reference_loads_uint8_and_spells_its_protocol(tmp_path):
     assert np.array_equal(imgs[..., 0], np.rint(x[:, 0].numpy() * 255).astype(np.uint8))
     row = run(imgs[:200], dataset_reference("mnist5000", "test", tmp_path, n=200), tmp_path)["fid_tiny_means"]
     assert abs(row["value"]) < 1e-3  # the same 200 digits (grey expanded to RGB) on both sides
+
+
+def _cached_fid(tmp_path, x, messages):
+    return run(x, reference_of(x), tmp_path, log=messages.append)["fid_tiny_means"]["value"]
+
+
+def test_a_tampered_cache_is_detected_and_recomputed_naming_the_file(tmp_path):
+    x = constant_images((100, 120, 140), (10, 20, 30), 300, seed=8)
+    messages: list[str] = []
+    assert abs(_cached_fid(tmp_path, x, messages)) < 1e-3 and messages == []
+    stat = tmp_path / "cache" / f"cifar10-train-n300-uint8-{TINY}-stat-fid-mean.pt"
+    record = json.loads(stat.with_suffix(".json").read_text())
+    assert record["source"]["n"] == 300 and record["source"]["extractor"] == TINY and len(record["sha256"]) == 64
+    stats = torch.load(stat, weights_only=False)
+    torch.save({**stats, "mu": stats["mu"] + 0.5}, stat)  # the FID would be 0.75 instead of ~0
+    assert abs(_cached_fid(tmp_path, x, messages)) < 1e-3
+    assert len(messages) == 1 and str(stat) in messages[0] and "checksum" in messages[0]
+    messages.clear()
+    assert abs(_cached_fid(tmp_path, x, messages)) < 1e-3 and messages == []  # sealed again, trusted again
+
+
+def test_a_truncated_or_foreign_cache_is_recomputed_not_a_bare_torch_error(tmp_path):
+    x = constant_images((100, 120, 140), (10, 20, 30), 300, seed=9)
+    messages: list[str] = []
+    _cached_fid(tmp_path, x, messages)
+    features = tmp_path / "cache" / f"cifar10-train-n300-uint8-{TINY}-features-mean.pt"
+    stat = tmp_path / "cache" / f"cifar10-train-n300-uint8-{TINY}-stat-fid-mean.pt"
+    stat.write_bytes(stat.read_bytes()[:40])
+    features.with_suffix(".json").unlink()  # a cache from before source records
+    assert abs(_cached_fid(tmp_path, x, messages)) < 1e-3
+    assert len(messages) == 2
+    assert str(features) in messages[0] and "no source record" in messages[0]
+    assert str(stat) in messages[1] and "checksum" in messages[1]
+    record = json.loads(stat.with_suffix(".json").read_text())
+    stat.with_suffix(".json").write_text(json.dumps({**record, "source": {**record["source"], "n": 301}}))
+    messages.clear()
+    _cached_fid(tmp_path, x, messages)
+    assert len(messages) == 1 and "computed from" in messages[0]

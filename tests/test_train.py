@@ -1,5 +1,6 @@
 """The training loop: SIGKILL midway + resume is bit-identical; non-finite loss stops and keeps the checkpoint."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -52,6 +53,14 @@ def test_sigkill_midway_then_resume_is_bit_identical(tmp_path):
     cb = checkpoint.load(ckpt)
     for pa, pb in zip(ca["optimizer"]["state"].values(), cb["optimizer"]["state"].values(), strict=True):
         assert torch.equal(pa["exp_avg_sq"], pb["exp_avg_sq"])
+    # the training log: no step twice after the resume, and the same losses as the uninterrupted run
+    log_a, log_b = (_log(tmp_path / r / "smoke" / "test" / "resume" / "train_model.jsonl") for r in "ab")
+    assert [r["step"] for r in log_b] == list(range(5, 61, 5))
+    assert [r["loss"] for r in log_b] == [r["loss"] for r in log_a]
+
+
+def _log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_non_finite_loss_names_the_step_and_keeps_last_good_checkpoint(tmp_path):

@@ -51,3 +51,14 @@ def test_a_tampered_row_is_refused_naming_file_row_and_claim(tmp_path, name, cla
 def test_the_committed_results_pass_the_recomputation(tmp_path):
     for path in sorted(RESULTS.glob("*.csv")):
         check_results_csv(path)
+
+
+def test_a_row_with_cells_cut_is_refused_naming_file_and_line(tmp_path):
+    out = tmp_path / "results"
+    shutil.copytree(RESULTS, out)
+    path = out / "sohl_heartbeat.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = ",".join(lines[2].split(",")[:-3])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"{path}:3: 20 cells expected"):
+        build_report(out, tmp_path / "runs", tmp_path / "report")

@@ -8,14 +8,20 @@
   (no resizing or JPEG on our side; the extractor resizes to 299 like the TF graph).
 - Reference statistics are cached in `cache_root` under a name that spells the whole protocol:
   `<dataset>-<split>-n<count>-uint8-<extractor>-stat-fid-<layer>.pt` (features likewise), so a cache can
-  never serve another protocol, and a second evaluation does not touch the reference images.
+  never serve another protocol, and a second evaluation does not touch the reference images. Beside each
+  cache file a `<name>.json` records its source (reference set, split, count, extractor, weights file) and
+  the file's sha256; a cache whose record is missing, differs or whose checksum fails (tampered, truncated)
+  is deleted and recomputed, with a log line naming the file.
 - A metric is called `fid` / `is` / `kid` only when the sample count equals the protocol's count and the
   extractor is the protocol's; otherwise its name says what it is (`fid_1k`, `fid_tiny`, ...).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,11 +162,13 @@ def fidelity_metrics(
     kid_subset_size: int = 1000,
     kid_subsets: int = 100,
     seed: int = 2020,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """IS / FID / KID of uint8 `samples` (N,H,W,C) as partial metric rows (metric, value, stderr, unit, n_samples).
 
     `stderr` holds the std over the 10 IS splits (the "±" of the IS protocol) and the std over KID subsets.
-    `reference` is needed for FID and KID; its statistics are cached under `cache_root`.
+    `reference` is needed for FID and KID; its statistics are cached under `cache_root`, each cache file checked
+    against its source record and checksum before use (`log` gets a line for each one recomputed; default stderr).
     """
     import torch_fidelity
 
@@ -175,8 +183,11 @@ def fidelity_metrics(
     kwargs: dict = {}
     if feature_extractor == INCEPTION:
         kwargs["feature_extractor_weights_path"] = str(inception_weights(data_root, weights_path))
+    source = None
     if reference is not None and needs_ref:
         kwargs.update(input2=LazyImages(reference.load, reference.n), input2_cache_name=reference.cache_name)
+        source = cache_source(reference, feature_extractor, kwargs.get("feature_extractor_weights_path"))
+        drop_untrusted_caches(Path(cache_root), source, log or _stderr)
     if "kid" in metrics:
         kwargs.update(kid_subset_size=min(kid_subset_size, n, reference.n), kid_subsets=kid_subsets)
     cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
@@ -195,6 +206,8 @@ def fidelity_metrics(
         verbose=False,
         **kwargs,
     )
+    if source is not None:
+        seal_caches(Path(cache_root), source)
     values = {
         "isc": (out.get(torch_fidelity.KEY_METRIC_ISC_MEAN), out.get(torch_fidelity.KEY_METRIC_ISC_STD)),
         "fid": (out.get(torch_fidelity.KEY_METRIC_FID), None),
@@ -210,3 +223,71 @@ def fidelity_metrics(
         }
         for m in metrics
     ]
+
+
+def cache_source(reference: Reference, extractor: str, weights_path: str | None) -> dict:
+    """What a reference cache is computed from: the reference set, its count, the protocol's extractor."""
+    return {
+        "reference": reference.cache_name,
+        "dataset": reference.dataset,
+        "split": reference.split,
+        "n": reference.n,
+        "extractor": extractor,
+        "weights": Path(weights_path).name if weights_path else None,
+    }
+
+
+def _cache_files(cache_root: Path, source: dict) -> list[Path]:
+    return sorted(cache_root.glob(f"{source['reference']}-{source['extractor']}-*.pt"))
+
+
+def _record_path(cache: Path) -> Path:
+    return cache.with_suffix(".json")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_problem(cache: Path, source: dict) -> str | None:
+    """Why `cache` cannot be trusted (no record, another source, a checksum mismatch), or None."""
+    record_path = _record_path(cache)
+    if not record_path.exists():
+        return f"no source record {record_path.name}"
+    try:
+        record = json.loads(record_path.read_text())
+        stored, checksum = record["source"], record["sha256"]
+    except (ValueError, KeyError, TypeError) as err:
+        return f"unreadable source record {record_path.name} ({err})"
+    if stored != source:
+        return f"computed from {stored}, not {source}"
+    if sha256_file(cache) != checksum:
+        return "checksum mismatch (the file was changed or truncated)"
+    return None
+
+
+def drop_untrusted_caches(cache_root: Path, source: dict, log: Callable[[str], None]) -> None:
+    """Delete every cache file of `source`'s reference that fails `cache_problem`, so it is recomputed."""
+    for cache in _cache_files(cache_root, source):
+        problem = cache_problem(cache, source)
+        if problem:
+            log(f"FID reference cache {cache}: {problem}; recomputing it")
+            cache.unlink()
+            _record_path(cache).unlink(missing_ok=True)
+
+
+def seal_caches(cache_root: Path, source: dict) -> None:
+    """Write the source record and sha256 beside each cache file of `source` that has none (just computed)."""
+    from repro import atomic
+
+    for cache in _cache_files(cache_root, source):
+        if not _record_path(cache).exists():
+            atomic.write_json(_record_path(cache), {"source": source, "sha256": sha256_file(cache)})
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

@@ -77,6 +77,8 @@ def load_results(results_dir: Path) -> list[dict[str, str]]:
                 raise ValueError(f"{path}: header {reader.fieldnames} differs from the results schema {RESULT_COLUMNS}")
             for line, row in enumerate(reader, start=2):
                 where = f"{path}:{line}"
+                if None in row or None in row.values():
+                    raise ValueError(f"{where}: {len(RESULT_COLUMNS)} cells expected, the row has another number")
                 if row["verdict"] not in VERDICTS:
                     raise ValueError(f"{where}: verdict {row['verdict']!r} is not one of {VERDICTS}")
                 parse_bool(row["comparable"], where)
