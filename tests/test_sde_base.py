@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from repro.diffusion.sde import SDE, VESDE, SubVPSDE
+from repro.diffusion.sde import SDE, VESDE, SubVPSDE, sigma_score
 
 
 def _variance(sde: SDE, t: torch.Tensor) -> torch.Tensor:
@@ -42,3 +42,18 @@ def test_reverse_sde_drift_is_f_minus_g2_score():
     f, g0 = sde.sde(x, t)
     torch.testing.assert_close(drift, f - g0.view(-1, 1) ** 2 * 2 * x)
     torch.testing.assert_close(g, g0)
+
+
+@pytest.mark.parametrize("sde", [VESDE(0.01, 50.0), SubVPSDE(0.1, 20.0)], ids=["ve", "subvp"])
+def test_t_of_sigma_inverts_sigma(sde):
+    t = torch.linspace(0.01, 1.0, 11, dtype=torch.float64)
+    torch.testing.assert_close(sde.t_of_sigma(sde.sigma(t)), t, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("sde", [VESDE(0.01, 50.0), SubVPSDE(0.1, 20.0)], ids=["ve", "subvp"])
+def test_a_time_score_becomes_the_score_of_x_over_alpha(sde):
+    """N(0, I) data: x_t has variance alpha^2 + std^2, so y = x / alpha has 1 + sigma^2 at every t."""
+    y = torch.randn(5, 3, dtype=torch.float64)
+    sigma = torch.tensor([0.05, 0.3, 1.0, 4.0, 9.0], dtype=torch.float64)
+    score_t = lambda x, t: -x / _variance(sde, t).view(-1, 1)  # noqa: E731
+    torch.testing.assert_close(sigma_score(sde, score_t)(y, sigma), -y / (1 + sigma.view(-1, 1) ** 2))

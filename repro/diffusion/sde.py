@@ -38,6 +38,14 @@ class SDE(ABC):
         """std_t / alpha_t: the noise level of x_t / alpha_t."""
 
     @abstractmethod
+    def alpha(self, t) -> torch.Tensor:
+        """The signal scale alpha_t of the marginal mean."""
+
+    @abstractmethod
+    def t_of_sigma(self, sigma) -> torch.Tensor:
+        """The inverse of `sigma(t)`: a sampler walking a sigma grid asks a time-conditioned model at this t."""
+
+    @abstractmethod
     def marginal_prob(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean [B, ...] and std [B] of x_t given x_0 = x."""
 
@@ -86,6 +94,9 @@ class VESDE(SDE):
         """A float tensor t keeps its dtype (a loss computes in its batch's); other t is taken as float64."""
         t = t if isinstance(t, torch.Tensor) and t.is_floating_point() else _as_tensor(t)
         return self.sigma_min * torch.exp(t * self.log_ratio)
+
+    def alpha(self, t) -> torch.Tensor:
+        return torch.ones_like(_as_tensor(t))
 
     def t_of_sigma(self, sigma) -> torch.Tensor:
         return torch.log(_as_tensor(sigma) / self.sigma_min) / self.log_ratio
@@ -154,9 +165,16 @@ class SubVPSDE(SDE):
     def sigma(self, t) -> torch.Tensor:
         return self.std(t) / self.alpha(t)
 
+    def t_of_sigma(self, sigma) -> torch.Tensor:
+        """sigma = std / alpha = e^{B/2} - e^{-B/2} = 2 sinh(B/2), so B = 2 asinh(sigma / 2)."""
+        return self._t_of_integrated_beta(2 * torch.asinh(_as_tensor(sigma) / 2))
+
     def t_of_std(self, std) -> torch.Tensor:
         """Inverse of std(t) (the quadratic B(t) = -ln(1 - std) solved for t >= 0)."""
-        b = -torch.log1p(-_as_tensor(std))
+        return self._t_of_integrated_beta(-torch.log1p(-_as_tensor(std)))
+
+    def _t_of_integrated_beta(self, b: torch.Tensor) -> torch.Tensor:
+        """The t >= 0 with B(t) = b (B quadratic in t)."""
         a = 0.5 * (self.beta_max - self.beta_min)
         return (-self.beta_min + torch.sqrt(self.beta_min**2 + 4 * a * b)) / (2 * a)
 
@@ -206,3 +224,18 @@ def dlg_level_grid(sigma_min: float = 0.01, sigma_max: float = 50.0, k: int = 10
 def append_zero(sigmas: torch.Tensor) -> torch.Tensor:
     """Append a final sigma = 0 (the reverse-diffusion predictor's last step removes all noise)."""
     return torch.cat([sigmas, torch.zeros_like(sigmas[..., :1])], dim=-1)
+
+
+def sigma_score(sde: SDE, score_t: Score) -> Score:
+    """A time-conditioned score s(x, t) of x_t as the samplers' s(y, sigma) of y = x / alpha_t at noise level sigma.
+
+    y = x / alpha has the density alpha^d p_t(alpha y), so its score is alpha s(alpha y, t) with t = t_of_sigma(sigma):
+    how a sub-VP model (DDPM++) runs under the VE-coordinate samplers.
+    """
+
+    def score(y: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        t = sde.t_of_sigma(sigma.double()).to(y.dtype)
+        a = _col(sde.alpha(t), y)
+        return a * score_t(a * y, t)
+
+    return score
