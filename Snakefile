@@ -2,6 +2,7 @@
 #   snakemake --cores all                                   # cpu tier, every experiment whose data is here, + report
 #   snakemake --cores 2 --config tier=smoke                 # the 5-minute plumbing check (CI)
 #   snakemake --cores all --config tier=paper results/ncsn_cifar10.csv
+#   snakemake --cores 2 --config tier=paper rehearsal=true   # the paper rehearsal: every paper stage, a handful
 import os
 import sys
 
@@ -22,6 +23,12 @@ from repro import registry  # noqa: E402  (torch-free imports only: building the
 from repro.workflow import Workflow  # noqa: E402
 
 W = Workflow(config)  # validates every paper's config for this tier before any job starts
+if W.missing_downloads():  # the paper tier: say what is absent (those targets are left out) and how to fetch it
+    print(
+        "repro: paper-tier downloads missing (their experiments are not default targets; `python -m repro check "
+        "--tier paper` lists them too):\n  " + "\n  ".join(W.missing_downloads()),
+        file=sys.stderr,
+    )
 RUNS = W.runs
 REPORT = W.report
 ENV = f"{workflow.basedir}/environment.yml"
@@ -29,8 +36,8 @@ ENV = f"{workflow.basedir}/environment.yml"
 # environment's python under --use-conda.
 CONDA = "CONDA" in str(getattr(getattr(workflow, "deployment_settings", None), "deployment_method", ""))
 PYTHON = "python" if CONDA else sys.executable
-# Smoke jobs are tiny: one thread each lets two run side by side; real jobs get every core they are given.
-THREADS = 1 if W.tier == "smoke" else workflow.cores
+# Smoke and rehearsal jobs are small: one thread each lets two run side by side; real jobs get every core given.
+THREADS = 1 if W.tier == "smoke" or W.rehearsal else workflow.cores
 
 
 wildcard_constraints:
@@ -74,6 +81,7 @@ for stage in registry.STAGE_ORDER:
             stage=stage,
             cli=W.cli_args,
             cfg=W.config_of,
+            nproc=lambda wildcards, resources: max(1, int(resources.gpu)),  # one process unless training asks gpu=N
         log:
             f"{RUNS}/{{paper}}/{{exp}}/logs/{stage}.log",
         resources:
@@ -83,7 +91,7 @@ for stage in registry.STAGE_ORDER:
             ENV
         shell:
             "{PYTHON:q} -m repro {params.stage} {wildcards.paper}/{wildcards.exp} {params.cli} --threads {threads} "
-            "--nproc {resources.gpu} > {log:q} 2>&1"
+            "--nproc {params.nproc} > {log:q} 2>&1"
 
 
 rule collect:

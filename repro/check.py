@@ -4,13 +4,12 @@
 Configs name items by key (`needs: [cifar10, inception]`); code finds them with `path(name, data_root)`.
 This module must stay torch-free at import: the Snakefile calls `present()` while it builds the DAG.
 
-Run `python -m repro.check [DATA_ROOT]` to print what is present and how to fetch what is missing.
+Run `python -m repro check [DATA_ROOT]` (`repro.tier_check`) to print what is present and how to fetch what is missing.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,12 +174,75 @@ def format_table(rows: list[tuple[str, bool, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    root = argv[0] if argv else os.environ.get("REPRO_DATA", "data")
-    print(format_table(check(root)))
-    return 0
+# Paper rehearsal stand-ins (torch imported only when one is written).
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def write_random_inception(dest: str | os.PathLike) -> Path:
+    """torch-fidelity's TF-compatible Inception-v3 with its initial (random) weights, saved in the real weights
+    file's layout (its state dict) at `dest`, atomically: the real metric path runs, its numbers mean nothing."""
+    import tempfile
+
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class _Unloaded(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):  # build the layers, load nothing
+            return None
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        empty = Path(tmp) / "empty.pt"
+        torch.save({}, empty)
+        torch.manual_seed(0)
+        module = _Unloaded(
+            "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(empty)
+        )
+        staged = Path(tmp) / dest.name
+        torch.save(module.state_dict(), staged)
+        os.replace(staged, dest)
+    return dest
+
+
+def write_score_sde_stand_in(model, dest: str | os.PathLike) -> Path:
+    """`model`'s current (random) weights as an official score_sde checkpoint (DataParallel `module.` keys, EMA
+    shadow_params in parameter order), atomically at `dest`: the strict converter loads it like the release."""
+    import torch
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {
+        "optimizer": {},
+        "model": {f"module.{k}": v.detach().cpu() for k, v in model.state_dict().items()},
+        "ema": {
+            "decay": 0.9999,
+            "num_updates": 0,
+            "shadow_params": [p.detach().cpu().clone() for p in model.parameters() if p.requires_grad],
+        },
+        "step": 0,
+    }
+    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    torch.save(ckpt, staged)
+    os.replace(staged, dest)
+    return dest
+
+
+def prepare_rehearsal_data(needs: list[str] | tuple[str, ...], data_root: str | os.PathLike, root: Path) -> Path:
+    """The rehearsal's own data root `root`: each needed item present under `data_root` is linked in; absent
+    Inception weights are written there as random weights in the real layout. Other absent items are left to
+    the stand-ins of the experiment's rehearsal config. Nothing is ever written under `data_root`."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for name in needs:
+        if name == "cuda" or present(name, root):
+            continue
+        dest = root / ITEMS[name].rel
+        if present(name, data_root):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                dest.symlink_to(path(name, data_root).resolve(), target_is_directory=path(name, data_root).is_dir())
+            except FileExistsError:  # a job beside this one linked it first
+                pass
+        elif name == "inception":
+            write_random_inception(dest)
+    return root

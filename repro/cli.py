@@ -20,6 +20,25 @@ def default_data_root() -> Path:
     return Path(os.environ.get("REPRO_DATA", "data"))
 
 
+REHEARSAL_HELP = (
+    "the paper rehearsal: the paper tier's config with papers/<paper>/configs/rehearsal.yaml laid over it "
+    "(a handful of steps and samples, stand-ins for absent downloads), under <runs-root>/rehearsal/"
+)
+
+
+def process_count(text: str) -> int:
+    """argparse type of `--nproc`: a whole number of processes, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of processes (e.g. --nproc 4, one per GPU), got {text!r}"
+        ) from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (one process per GPU), got {n}")
+    return n
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tier", choices=config.TIERS, default="cpu", help="smoke | cpu | paper (default: cpu)")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="artifacts root (default: runs)")
@@ -46,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--nproc",
-            type=int,
+            type=process_count,
             default=1,
             help="data-parallel training processes (relaunched under torchrun, one per GPU)",
         )
@@ -56,11 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="use this YAML instead of papers/<paper>/configs/<tier>.yaml (same schema)",
         )
+        p.add_argument("--rehearsal", action="store_true", help=REHEARSAL_HELP)
     p = sub.add_parser("collect", help="metrics.json + claims.yaml → results/<paper>_<experiment>.csv")
     p.add_argument("experiment")
     _common(p)
     p.add_argument("--results", type=Path, default=Path("results"), help="folder of the CSV (default: results)")
     p.add_argument("--out", type=Path, default=None, help="the CSV path (default: <results>/<paper>_<exp>.csv)")
+    p.add_argument("--rehearsal", action="store_true", help="collect the paper rehearsal (every verdict 'rehearsal')")
     for name, text in (
         ("figures", "draw the cross-paper summary figures"),
         ("report", "regenerate report/ from results/*.csv and the run folders"),
@@ -73,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tier", choices=config.TIERS, default=None)
     p = sub.add_parser("check", help="what is present: CUDA, datasets, Inception weights, official checkpoints")
     p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument(
+        "--tier", choices=config.TIERS, default=None, help="exit 1 naming each item this tier needs that is missing"
+    )
     return parser
 
 
@@ -84,17 +108,31 @@ def run_stage(
     data_root: Path,
     allow_cpu: bool = False,
     config_file: Path | None = None,
+    rehearsal: bool = False,
 ) -> Path:
-    """Validate, check downloads, refuse GPU-sized work on a CPU, run the stage, write its stamp."""
-    from repro.run import Run
+    """Validate, check downloads, refuse GPU-sized work on a CPU, run the stage, write its stamp.
+
+    A rehearsal (paper tier) reads the paper config with its rehearsal cut, runs on its own data root under
+    `<runs_root>/rehearsal/data` (present downloads linked in, stand-ins for the absent ones) and is never refused
+    for want of a GPU: it is a handful of steps."""
+    from repro.run import REHEARSAL, Run
 
     exp = registry.get(key)
-    cfg = config.load(exp.paper, exp.name, tier, config_file)
+    if rehearsal and tier != "paper":
+        raise config.ConfigError(f"--rehearsal rehearses the paper tier; got --tier {tier}")
+    cfg = config.load(exp.paper, exp.name, tier, config_file, rehearsal=rehearsal, data_root=data_root)
     fn = exp.stage_function(stage)
     source = config_file or config.config_path(exp.paper, tier)
+    if rehearsal:
+        source = f"{config.rehearsal_path(exp.paper)} (laid over {source})"
     typed_cfg = typed.build(exp.config_class(), cfg, f"{source}: {exp.name}")
-    _require_downloads(cfg.get("needs", []), data_root, f"{source}: {exp.name}.needs")
-    if tier == "paper" and stage in exp.gpu_stages and not allow_cpu:
+    if rehearsal:
+        from repro import check
+
+        data_root = check.prepare_rehearsal_data(cfg.get("needs", []), data_root, Path(runs_root) / REHEARSAL / "data")
+    else:
+        _require_downloads(cfg.get("needs", []), data_root, f"{source}: {exp.name}.needs")
+    if tier == "paper" and stage in exp.gpu_stages and not allow_cpu and not rehearsal:
         import torch
 
         if not torch.cuda.is_available():
@@ -106,7 +144,7 @@ def run_stage(
     from repro import distributed
     from repro.rng import seed_everything
 
-    run = Run(exp.paper, exp.name, tier, typed_cfg, runs_root=runs_root, data_root=data_root)
+    run = Run(exp.paper, exp.name, tier, typed_cfg, runs_root=runs_root, data_root=data_root, rehearsal=rehearsal)
     distributed.setup(run.device)  # joins the process group under torchrun and pins this rank's GPU
     main_rank = distributed.is_main()
     t0 = time.time()
@@ -163,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(a.startswith("--nproc") for a in argv):
         from repro import distributed
 
+        build_parser().parse_args(argv)  # a bad --nproc (or any bad argument) is a usage error, not a traceback
         code = distributed.relaunch(argv)  # reruns this command under torchrun when --nproc > 1
         if code is not None:
             return code
@@ -175,16 +214,28 @@ def main(argv: list[str] | None = None) -> int:
 
                 torch.set_num_threads(args.threads)
             run_stage(
-                args.command, args.experiment, args.tier, args.runs_root, data_root, args.allow_cpu, args.config_file
+                args.command,
+                args.experiment,
+                args.tier,
+                args.runs_root,
+                data_root,
+                args.allow_cpu,
+                args.config_file,
+                rehearsal=args.rehearsal,
             )
         elif args.command == "collect":
             from repro.collect import collect
+            from repro.run import run_root
 
             exp = registry.get(args.experiment)
-            metrics = args.runs_root / args.tier / exp.paper / exp.name / "metrics.json"
+            metrics = run_root(args.runs_root, args.tier, exp.paper, exp.name, args.rehearsal) / "metrics.json"
             if not metrics.exists():
-                raise FileNotFoundError(f"{metrics} is missing: run `repro evaluate {exp.key} --tier {args.tier}`")
-            print(collect(metrics, args.out or args.results / f"{exp.paper}_{exp.name}.csv"))
+                again = " --rehearsal" if args.rehearsal else ""
+                raise FileNotFoundError(
+                    f"{metrics} is missing: run `repro evaluate {exp.key} --tier {args.tier}{again}`"
+                )
+            out = args.out or args.results / f"{exp.paper}_{exp.name}.csv"
+            print(collect(metrics, out, rehearsal=args.rehearsal))
         elif args.command in ("figures", "report"):
             from repro import report
 
@@ -193,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             cmd_list(args.tier)
         elif args.command == "check":
-            from repro import check
+            from repro import tier_check
 
-            return check.main([str(data_root)])
+            return tier_check.main([str(data_root)] + (["--tier", args.tier] if args.tier else []))
     except (config.ConfigError, KeyError, FileNotFoundError, GpuRequiredError, ValueError, RuntimeError) as err:
         if os.environ.get("REPRO_DEBUG"):
             raise

@@ -20,6 +20,7 @@ import yaml
 from repro.registry import PROJECT_ROOT
 
 TIERS = ("smoke", "cpu", "paper")
+REHEARSAL_FILE = "rehearsal.yaml"  # the paper rehearsal's cut, laid over the paper tier
 
 # Keys every experiment config may carry, added to each experiment's schema.
 COMMON_PROPERTIES: dict[str, Any] = {
@@ -102,10 +103,67 @@ def paper_schema(paper: str) -> dict[str, Any]:
     return schema
 
 
-def load_tier(paper: str, tier: str, path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """All experiment configs of `paper` at `tier` ({} when the paper has no config for that tier)."""
+def rehearsal_path(paper: str) -> Path:
+    return PROJECT_ROOT / "papers" / paper / "configs" / REHEARSAL_FILE
+
+
+def rehearsal_overlay(
+    paper: str, data: Mapping[str, Mapping[str, Any]], data_root: str | Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """The paper tier's merged configs with `rehearsal.yaml` laid over them (the paper rehearsal).
+
+    Each experiment's entry holds the cut (steps, sample counts, reference sizes) and, under `absent:`, one
+    overlay per download (`needs` item) that is applied when that item is not under `data_root`: the synthetic
+    stand-in of the exact shape. Every paper-tier experiment must have an entry, and no other.
+    """
+    from repro import check
+
+    path = rehearsal_path(paper)
+    if not data:
+        return {}
+    if not path.exists():
+        raise ConfigError(f"{path} is missing: the paper rehearsal needs a cut for {', '.join(data)}")
+    cuts = read_yaml(path) or {}
+    if not isinstance(cuts, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of experiment names, got {type(cuts).__name__}")
+    missing, extra = sorted(set(data) - set(cuts)), sorted(set(cuts) - set(data))
+    if missing or extra:
+        raise ConfigError(
+            f"{path}: every paper-tier experiment needs exactly one entry (missing: {', '.join(missing) or '-'};"
+            f" not at the paper tier: {', '.join(extra) or '-'})"
+        )
+    root = data_root if data_root is not None else "data"
+    out = {}
+    for exp, cfg in data.items():
+        cut = dict(cuts[exp] or {})
+        absent = cut.pop("absent", None) or {}
+        merged = overlay(cfg, cut)
+        for item, stand_in in absent.items():
+            if item not in check.ITEMS:
+                raise ConfigError(f"{path}: {exp}.absent: unknown item {item!r}; known: {', '.join(check.ITEMS)}")
+            if not check.present(item, root):
+                merged = overlay(merged, stand_in or {})
+        out[exp] = merged
+    return out
+
+
+def load_tier(
+    paper: str,
+    tier: str,
+    path: Path | None = None,
+    *,
+    rehearsal: bool = False,
+    data_root: str | Path | None = None,
+) -> dict[str, dict[str, Any]]:
+    """All experiment configs of `paper` at `tier` ({} when the paper has no config for that tier).
+
+    `rehearsal` (paper tier only): `papers/<paper>/configs/rehearsal.yaml` laid over the merged paper configs
+    (stand-ins chosen by what is absent under `data_root`), validated by the same schema.
+    """
     if tier not in TIERS:
         raise ConfigError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+    if rehearsal and tier != "paper":
+        raise ConfigError(f"a rehearsal is of the paper tier, not of {tier!r}")
     if path is not None and not Path(path).exists():
         raise ConfigError(f"config file {path} does not exist")
     path = Path(path) if path is not None else config_path(paper, tier)
@@ -118,12 +176,23 @@ def load_tier(paper: str, tier: str, path: Path | None = None) -> dict[str, dict
     defaults = (read_yaml(defaults_file) or {}) if defaults_file.exists() else {}
     data = {exp: overlay(defaults.get(exp) or {}, over or {}) for exp, over in tier_data.items()}
     where = f"{path} (laid over {defaults_file.name})" if defaults else path
+    if rehearsal:
+        data = rehearsal_overlay(paper, data, data_root)
+        where = f"{rehearsal_path(paper)} (laid over {where})"
     validate(data, paper_schema(paper), where)
     return data
 
 
-def load(paper: str, experiment: str, tier: str, path: Path | None = None) -> dict[str, Any]:
-    configs = load_tier(paper, tier, path)
+def load(
+    paper: str,
+    experiment: str,
+    tier: str,
+    path: Path | None = None,
+    *,
+    rehearsal: bool = False,
+    data_root: str | Path | None = None,
+) -> dict[str, Any]:
+    configs = load_tier(paper, tier, path, rehearsal=rehearsal, data_root=data_root)
     if experiment not in configs:
         raise ConfigError(
             f"{path or config_path(paper, tier)}: no experiment {experiment!r} at tier {tier!r} "

@@ -17,6 +17,14 @@ from repro.provenance import git_commit, package_versions
 METRIC_KEYS = ("dataset", "setting", "metric", "value", "stderr", "unit", "n_samples", "seed")
 
 
+REHEARSAL = "rehearsal"  # the folder of the paper rehearsal under the runs root (beside the tiers' folders)
+
+
+def run_root(runs_root: str | Path, tier: str, paper: str, experiment: str, rehearsal: bool = False) -> Path:
+    """`<runs_root>/<tier>/<paper>/<experiment>`, or `<runs_root>/rehearsal/...` for the paper rehearsal."""
+    return Path(runs_root) / (REHEARSAL if rehearsal else tier) / paper / experiment
+
+
 @dataclass(frozen=True, kw_only=True)
 class MetricRow:
     """One measured number; the engine adds paper, experiment, tier, device, wall time and commit."""
@@ -43,6 +51,7 @@ class Run:
     runs_root: Path = Path("runs")
     data_root: Path = Path("data")
     started: float = field(default_factory=time.time)
+    rehearsal: bool = False  # the paper rehearsal: the paper tier's config cut to a handful, under runs/rehearsal/
 
     def __post_init__(self) -> None:
         self.runs_root = Path(self.runs_root)
@@ -50,7 +59,7 @@ class Run:
 
     @property
     def root(self) -> Path:
-        return self.runs_root / self.tier / self.paper / self.experiment
+        return run_root(self.runs_root, self.tier, self.paper, self.experiment, self.rehearsal)
 
     @property
     def seed(self) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from repro import config as tier_config
 from repro import registry
 from repro.check import present
+from repro.run import REHEARSAL
 
 PUBLISHING_TIERS = ("cpu", "paper")
 
@@ -19,18 +20,27 @@ class Workflow:
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.tier = settings["tier"]
-        self.runs = f"{settings['runs_root']}/{self.tier}"
-        # Only the tiers whose numbers are evidence write the shared results/ and report/; a smoke run keeps its
-        # own under runs/smoke/, so it never takes (or overwrites) a committed file of another tier.
-        own = self.tier in PUBLISHING_TIERS
+        # The paper rehearsal (tier=paper rehearsal=true): the paper configs cut to a handful, under runs/rehearsal/.
+        self.rehearsal = settings.get("rehearsal", False) in (True, "true")  # --config rehearsal=true: a string
+        if self.rehearsal and self.tier != "paper":
+            raise ValueError(f"rehearsal=true rehearses the paper tier; got tier={self.tier}")
+        self.runs = f"{settings['runs_root']}/{REHEARSAL if self.rehearsal else self.tier}"
+        # Only the tiers whose numbers are evidence write the shared results/ and report/; a smoke run (or the
+        # paper rehearsal) keeps its own under runs/<tier>/, so it never takes (or overwrites) a committed file.
+        own = self.tier in PUBLISHING_TIERS and not self.rehearsal
         self.results = settings["results"] if own else f"{self.runs}/results"
         self.report = settings["report"] if own else f"{self.runs}/report"
         self.data_root = settings["data_root"]
         self.n_gpus = int(settings["gpus"])
         self.experiments = registry.experiments()
-        self.configs = {paper: tier_config.load_tier(paper, self.tier) for paper in registry.PAPERS}
+        self.configs = {
+            paper: tier_config.load_tier(paper, self.tier, rehearsal=self.rehearsal, data_root=self.data_root)
+            for paper in registry.PAPERS
+        }
         allow = " --allow-cpu" if settings["allow_cpu"] else ""
         self.collect_args = f"--tier {self.tier} --runs-root {shlex.quote(str(settings['runs_root']))}"
+        if self.rehearsal:
+            self.collect_args += " --rehearsal"
         self.cli_args = f"{self.collect_args} --data-root {shlex.quote(str(self.data_root))}{allow}"
 
     def experiment(self, wildcards) -> registry.Experiment:
@@ -44,9 +54,30 @@ class Workflow:
         return self.experiments[key]
 
     def runnable(self, exp: registry.Experiment) -> bool:
-        """At this tier, with its downloads present: experiments needing a download join when it is there."""
+        """At this tier, with its downloads present: experiments needing a download join when it is there.
+        A rehearsal runs every paper-tier experiment (stand-ins replace what is absent)."""
         cfg = self.configs[exp.paper].get(exp.name)
-        return cfg is not None and all(present(n, self.data_root) for n in cfg.get("needs", []))
+        if cfg is None:
+            return False
+        return self.rehearsal or all(present(n, self.data_root) for n in cfg.get("needs", []))
+
+    def missing_downloads(self) -> list[str]:
+        """Paper tier (not a rehearsal): one line per absent download a paper-tier experiment needs, with its fix,
+        for the dry run to print (those experiments are left out of the default targets)."""
+        if self.tier != "paper" or self.rehearsal:
+            return []
+        from repro import check
+
+        users: dict[str, list[str]] = {}
+        for exp in self.experiments.values():
+            for name in (self.configs[exp.paper].get(exp.name) or {}).get("needs", []):
+                if not present(name, self.data_root):
+                    users.setdefault(name, []).append(exp.key)
+        return [
+            f"{name} (needed by {', '.join(sorted(keys))}): expected at {check.path(name, self.data_root)}; "
+            f"{check.fix(name, self.data_root)}"
+            for name, keys in sorted(users.items())
+        ]
 
     def default_targets(self) -> list[str]:
         return sorted(f"{self.results}/{e.paper}_{e.name}.csv" for e in self.experiments.values() if self.runnable(e))
@@ -66,7 +97,7 @@ class Workflow:
         """GPUs a stage asks for: training is data-parallel over `gpus`; other GPU stages take one."""
 
         def count(wildcards) -> int:
-            if self.tier != "paper" or stage not in self.experiment(wildcards).gpu_stages:
+            if self.tier != "paper" or self.rehearsal or stage not in self.experiment(wildcards).gpu_stages:
                 return 0
             return self.n_gpus if stage == "train" else 1
 

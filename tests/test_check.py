@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from repro import check
+from repro import check, tier_check
 
 
 def test_import_is_torch_free():
@@ -78,3 +78,40 @@ def test_check_rows_cover_cuda_and_every_item(tmp_path, monkeypatch):
 def test_unknown_item():
     with pytest.raises(KeyError, match="unknown item 'svhn'"):
         check.present("svhn", "data")
+
+
+def test_tier_paper_names_each_missing_item_and_exits_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setattr(check, "_cuda", lambda: False)
+    needs = tier_check.tier_needs("paper")
+    assert {"cifar10", "inception", "ncsnpp_cifar10_ckpt", "cuda"} <= set(needs)
+    assert "ncsn/cifar10" in needs["cifar10"]
+    assert tier_check.main([str(tmp_path), "--tier", "paper"]) == 1
+    out = capsys.readouterr().out
+    for name in needs:
+        assert f"{name} (needed by " in out, name
+    assert "torchvision.datasets.CIFAR10" in out and check.INCEPTION_URL in out
+
+
+def test_tier_paper_exits_0_when_nothing_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(check, "present", lambda name, root: True)
+    assert tier_check.main([str(tmp_path), "--tier", "paper"]) == 0
+    assert "has everything it needs" in capsys.readouterr().out
+
+
+def test_without_tier_check_only_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    assert tier_check.main([str(tmp_path)]) == 0
+
+
+def test_rehearsal_data_root_links_present_items_and_writes_nothing_in_the_user_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    user = tmp_path / "data"
+    ckpt = user / check.ITEMS["ncsnpp_cifar10_ckpt"].rel
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"w")
+    before = sorted(p.relative_to(user) for p in user.rglob("*"))
+    own = check.prepare_rehearsal_data(["ncsnpp_cifar10_ckpt", "cifar10", "cuda"], user, tmp_path / "rehearsal")
+    assert (own / check.ITEMS["ncsnpp_cifar10_ckpt"].rel).resolve() == ckpt.resolve()
+    assert not check.present("cifar10", own)  # left to the rehearsal config's synthetic stand-in
+    assert sorted(p.relative_to(user) for p in user.rglob("*")) == before

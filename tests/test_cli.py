@@ -104,3 +104,11 @@ def test_list_names_every_target():
     assert done.returncode == 0
     for exp in EXPERIMENTS.values():
         assert f"results/{exp.paper}_{exp.name}.csv" in done.stdout
+
+
+def test_check_tier_paper_exits_1_naming_what_is_missing(tmp_path):
+    done = _repro("check", "--tier", "paper", "--data-root", tmp_path / "data", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "cifar10 (needed by" in done.stdout and "inception (needed by" in done.stdout
+    plain = _repro("check", "--data-root", tmp_path / "data", cwd=tmp_path)
+    assert plain.returncode == 0 and "MISSING" in plain.stdout

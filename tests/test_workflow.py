@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from results_schema import check_results_csv
 
-from repro import config, registry
+from repro import check, config, registry
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 
@@ -73,6 +73,11 @@ def test_paper_tier_dag_dry_runs_offline(tmp_path):
         for rule in ("train", "select", "sample", "evaluate", "collect"):
             assert f"rule {rule}:" in out or f"localrule {rule}:" in out, rule
     assert not list(Path(tmp_path).glob("runs/**/*.json")), "a dry run must not write artifacts"
+    # nothing is downloaded here: the DAG build says what is missing, who needs it and the command that fetches it
+    said = done.stdout + done.stderr
+    assert "paper-tier downloads missing" in said
+    for item, fix in (("cifar10", "torchvision.datasets.CIFAR10"), ("inception", check.INCEPTION_URL)):
+        assert f"{item} (needed by" in said and fix in said, item
 
 
 def test_slurm_profile_dry_runs_the_paper_tier(tmp_path):

@@ -54,7 +54,7 @@ def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: s
 
     ref = to_uint8(reference).numpy()
     synthetic = run.cfg.data == "synthetic"
-    if synthetic:
+    if synthetic and not run.rehearsal:  # a rehearsal takes the real metric path on the stand-in too
         from repro.metrics.distances import sliced_wasserstein2
 
         metric, unit = "sw2_pixels", "distance (raw pixels)"
@@ -65,6 +65,8 @@ def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: s
         from repro.metrics.fidelity import Reference, fidelity_metrics, metric_name
 
         dataset_name, _, split = ref_name.partition("-")
+        if synthetic:  # its own cache name: a stand-in's statistics never serve the real data set
+            dataset_name = f"synthetic_{dataset_name}"
         reference_set = Reference(dataset_name, split or "all", len(ref), lambda: ref)
         n_protocol = PROTOCOL_N[dataset]
         # "fid" only when the sample count is the protocol's; otherwise e.g. "fid_1k"

@@ -116,11 +116,16 @@ def load_score(run: Run, channels: int) -> torch.nn.Module:
     from repro.nets.score_sde_checkpoint import load_score_sde_checkpoint
 
     path = Path(run.data_root) / s.checkpoint
+    model = ncsnpp(config_from_dict(s.config))
+    if not path.is_file() and run.rehearsal:  # the rehearsal's data root: random weights in the release's layout
+        from repro.check import write_score_sde_stand_in
+
+        write_score_sde_stand_in(model, path)
+        run.log(f"rehearsal: {s.checkpoint} is absent; random weights written in its layout at {path}")
     if not path.is_file():
         raise FileNotFoundError(
             f"{run.paper}/{run.experiment}: score_model.checkpoint = {s.checkpoint!r} -> {path} "
             f"does not exist; download the score_sde release ({s.release}) to that path"
         )
-    model = ncsnpp(config_from_dict(s.config))
     load_score_sde_checkpoint(model, path, "ema")
     return model.to(run.device).eval()

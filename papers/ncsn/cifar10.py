@@ -101,7 +101,7 @@ def _quality(run: Run, samples: np.ndarray, n_protocol: int, metrics: tuple[str,
     """IS/FID rows (real data, TF Inception) or a raw-pixel Frechet distance row (synthetic stand-in)."""
     from repro.sampling import to_uint8
 
-    if is_synthetic(run.cfg):
+    if is_synthetic(run.cfg) and not run.rehearsal:  # a rehearsal takes the real metric path on the stand-in too
         from repro.metrics.distances import frechet_distance
 
         def pooled(x: torch.Tensor) -> np.ndarray:  # 8x8 average pools: 192 dims keep the covariance small
@@ -121,9 +121,13 @@ def _quality(run: Run, samples: np.ndarray, n_protocol: int, metrics: tuple[str,
     from repro.data.load import load_dataset
     from repro.metrics.fidelity import Reference, fidelity_metrics
 
-    ref = Reference(
-        "cifar10", "train", 50000, lambda: to_uint8(load_dataset("cifar10", run.data_root, "train").images).numpy()
-    )
+    if is_synthetic(run.cfg):  # rehearsal: the stand-in as the reference set, under its own cache name
+        stand_in = to_uint8(load_images(run, "train")[0]).numpy()
+        ref = Reference("synthetic-cifar10", "train", len(stand_in), lambda: stand_in)
+    else:
+        ref = Reference(
+            "cifar10", "train", 50000, lambda: to_uint8(load_dataset("cifar10", run.data_root, "train").images).numpy()
+        )
     return fidelity_metrics(
         samples,
         ref,

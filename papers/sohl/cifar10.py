@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from papers.sohl.data import ImageData
-from repro import typed
+from repro import check, typed
 from repro.data.load import load_dataset
 from repro.data.synthetic import synthetic_like
 from repro.run import Run
@@ -24,7 +24,7 @@ class Source:
 def load(run: Run) -> ImageData:
     """`n_train` training images (0: all), the whole test split; a synthetic stand-in at the smoke tier."""
     src, n = typed.build(Source, run.cfg.source, "cifar10.source"), run.cfg.n_train
-    if run.smoke:
+    if run.smoke or (run.rehearsal and not check.present(src.dataset, run.data_root)):  # rehearsal: data absent
         x = synthetic_like(src.dataset, n + run.cfg.n_test, run.seed).images
         return ImageData("cifar10", x[:n], x[n:], synthetic=True)
     train = load_dataset(src.dataset, run.data_root, "train").images

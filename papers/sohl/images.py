@@ -166,7 +166,8 @@ def posterior_figure(run: Run, d: ImageData) -> None:
     _, x_test, scale = prepared(run, d)
     model = load_trained(run, model_for(run, d))
     torch.manual_seed(run.seed + 3)
-    x = x_test[:4].to(run.device)
+    x = x_test[:4].to(run.device)  # four columns, fewer when the test split is smaller (the rehearsal)
+    cols = len(x)
     y = x + cfg.denoise_var**0.5 * torch.randn_like(x)
     denoised = model.sample(torch.randn_like(x), observed=y, obs_var=cfg.denoise_var)
     mask = torch.ones_like(x)
@@ -176,10 +177,10 @@ def posterior_figure(run: Run, d: ImageData) -> None:
     inpainted = model.sample(torch.randn_like(x), known=x, mask=mask)
     rows = [x, y, denoised, x * mask, inpainted]
     titles = ["data", "noisy", "denoised", "masked", "inpainted"]
-    fig, axes = plt.subplots(len(rows), 4, figsize=(6, 7.5))
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.5 * cols, 7.5), squeeze=False)
     for i, r in enumerate(rows):
         imgs = scale.inverse(r).clamp(0, 1).cpu()
-        for j in range(4):
+        for j in range(cols):
             axes[i, j].imshow(np.squeeze(imgs[j].permute(1, 2, 0).numpy()), cmap="gray", vmin=0, vmax=1)
             axes[i, j].axis("off")
         axes[i, 0].set_title(titles[i], fontsize=8, loc="left")

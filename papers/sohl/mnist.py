@@ -14,6 +14,7 @@ import torch
 
 from papers.sohl import images
 from papers.sohl.data import ImageData
+from repro import check
 from repro.data.load import load_dataset
 from repro.data.synthetic import synthetic_like
 from repro.metrics.parzen import parzen_evaluate
@@ -31,7 +32,7 @@ class Config(images.ImageConfig):
 
 def load(run: Run) -> ImageData:
     cfg: Config = run.cfg
-    if run.smoke:
+    if run.smoke or (run.rehearsal and not check.present("mnist", run.data_root)):  # rehearsal: data absent
         x = synthetic_like("mnist", cfg.n_train + 2 * cfg.n_test, run.seed).images
         valid = x[cfg.n_train : cfg.n_train + cfg.n_test]
         return ImageData("mnist", x[: cfg.n_train], x[-cfg.n_test :], valid, synthetic=True)

@@ -106,6 +106,11 @@ def _load(run: Run, level: int) -> torch.nn.Module:
     if spec.checkpoint is None:
         return load_trained(run, model, f"score_{images.level_name(SIZE, level)}")
     path = Path(run.data_root) / spec.checkpoint
+    if not path.is_file() and run.rehearsal:  # the rehearsal's data root: random weights in the release's layout
+        from repro.check import write_score_sde_stand_in
+
+        write_score_sde_stand_in(model, path)
+        run.log(f"rehearsal: {spec.checkpoint} is absent; random weights written in its layout at {path}")
     if not path.is_file():
         raise FileNotFoundError(
             f"{run.paper}/{run.experiment}: checkpoint {spec.checkpoint!r} -> {path} does "
@@ -137,12 +142,18 @@ def _pixel_sw2(run: Run, x: torch.Tensor) -> images.Quality:
     return quality
 
 
-def _fidelity(run: Run) -> images.Quality:
-    """IS and FID (torch-fidelity, TF Inception) against the CIFAR-10 train split."""
-    from repro.metrics.fidelity import dataset_reference, fidelity_metrics
+def _fidelity(run: Run, stand_in: torch.Tensor | None = None) -> images.Quality:
+    """IS and FID (torch-fidelity, TF Inception) against the CIFAR-10 train split (or, in a rehearsal without
+    CIFAR-10, against the synthetic stand-in `stand_in`, under its own cache name)."""
+    from repro.metrics.fidelity import Reference, dataset_reference, fidelity_metrics
+    from repro.sampling import to_uint8
 
     cfg: Config = run.cfg
-    reference = dataset_reference("cifar10", "train", run.data_root)
+    if stand_in is not None:
+        ref = to_uint8(stand_in).numpy()
+        reference = Reference("synthetic-cifar10", "train", len(ref), lambda: ref)
+    else:
+        reference = dataset_reference("cifar10", "train", run.data_root)
 
     def quality(samples: np.ndarray) -> dict[str, tuple[float, float | None]]:
         out = fidelity_metrics(
@@ -164,7 +175,10 @@ def evaluate(run: Run) -> None:
     cfg: Config = run.cfg
     x = _images(run)
     synthetic = cfg.dataset == "synthetic"
-    if synthetic:
+    if synthetic and run.rehearsal:  # the rehearsal takes the real metric path on the stand-in
+        quality = _fidelity(run, stand_in=x)
+        metric, title = metric_name("fid", cfg.n_samples, cfg.protocol_n), "synthetic CIFAR-10 stand-in"
+    elif synthetic:
         quality, metric, title = _pixel_sw2(run, x), "pixel_sw2", "synthetic CIFAR-10 stand-in"
     else:
         quality, metric, title = _fidelity(run), metric_name("fid", cfg.n_samples, cfg.protocol_n), "CIFAR-10"
