@@ -225,8 +225,11 @@ class FIRConv(nn.Module):
         return h + self.bias.reshape(1, -1, 1, 1)
 
 
-class Downsample(nn.Module):
-    """Halve the resolution: FIR filter or 2x2 average; with a conv (`Conv2d_0` with FIR, `Conv_0` without)."""
+class _Resample(nn.Module):
+    """Shared by Downsample and Upsample: a FIR filter or the plain resampling, optionally with a conv (named
+    `Conv2d_0` with FIR, `Conv_0` without, as in the official state dicts)."""
+
+    up: bool
 
     def __init__(
         self, in_ch: int, out_ch: int | None = None, *, with_conv: bool, fir: bool, fir_kernel: Sequence[float]
@@ -234,12 +237,18 @@ class Downsample(nn.Module):
         super().__init__()
         out_ch = out_ch or in_ch
         if with_conv and fir:
-            self.Conv2d_0 = FIRConv(in_ch, out_ch, fir_kernel, up=False)
+            self.Conv2d_0 = FIRConv(in_ch, out_ch, fir_kernel, up=self.up)
         elif with_conv:
-            self.Conv_0 = conv2d(in_ch, out_ch, 3, stride=2, padding=0)
+            self.Conv_0 = conv2d(in_ch, out_ch, 3) if self.up else conv2d(in_ch, out_ch, 3, stride=2, padding=0)
         elif in_ch != out_ch:
-            raise ValueError("Downsample without a conv cannot change the channel count")
+            raise ValueError(f"{type(self).__name__} without a conv cannot change the channel count")
         self.with_conv, self.fir, self.fir_kernel = with_conv, fir, tuple(fir_kernel)
+
+
+class Downsample(_Resample):
+    """Halve the resolution: FIR filter or 2x2 average, optionally with a conv."""
+
+    up = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fir:
@@ -248,21 +257,10 @@ class Downsample(nn.Module):
         return self.Conv_0(x) if self.with_conv else F.avg_pool2d(x, 2, stride=2)
 
 
-class Upsample(nn.Module):
-    """Double the resolution: FIR filter or nearest neighbour; with a conv (`Conv2d_0` with FIR, `Conv_0` without)."""
+class Upsample(_Resample):
+    """Double the resolution: FIR filter or nearest neighbour, optionally with a conv."""
 
-    def __init__(
-        self, in_ch: int, out_ch: int | None = None, *, with_conv: bool, fir: bool, fir_kernel: Sequence[float]
-    ) -> None:
-        super().__init__()
-        out_ch = out_ch or in_ch
-        if with_conv and fir:
-            self.Conv2d_0 = FIRConv(in_ch, out_ch, fir_kernel, up=True)
-        elif with_conv:
-            self.Conv_0 = conv2d(in_ch, out_ch, 3)
-        elif in_ch != out_ch:
-            raise ValueError("Upsample without a conv cannot change the channel count")
-        self.with_conv, self.fir, self.fir_kernel = with_conv, fir, tuple(fir_kernel)
+    up = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fir:
