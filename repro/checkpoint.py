@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from repro.atomic import atomic_path
+from repro.registry import STAGE_ORDER
 
 
 def rng_state() -> dict[str, Any]:
@@ -121,13 +122,27 @@ def load(path: Path) -> dict[str, Any]:
 # the experiment config: a checkpoint or shard folder written with other values of these is still reused.
 EXECUTION_FIELDS = ("channels_last", "compile", "keep_every")
 NON_OUTPUT_KEYS = ("needs",)  # which downloads a stage checks for: never part of what it computes
+FIRST_READ = "first_read"  # field metadata: the first stage that reads a config field (repro.config.read_from)
 
 
-def run_settings(cfg: Any) -> dict[str, Any]:
-    """The experiment config (a dataclass or mapping) as canonical JSON-native data, without execution keys."""
-    data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type) else cfg
+def run_settings(cfg: Any, stage: str = "train") -> dict[str, Any]:
+    """The settings that can change what `stage` computes: the experiment config (a dataclass or mapping) as
+    canonical JSON-native data, without execution keys and without the fields marked as first read by a later
+    stage (`repro.config.read_from`): a trained model stays valid when only a sample count changes."""
+    data = _stage_view(cfg, STAGE_ORDER.index(stage))
     plain = json.loads(json.dumps(data, sort_keys=True, default=_json_default))
     return _without(plain, set(EXECUTION_FIELDS) | set(NON_OUTPUT_KEYS))
+
+
+def _stage_view(obj: Any, stage_index: int) -> Any:
+    """A dataclass as a dict of the fields a stage of that index may read (nested dataclasses alike)."""
+    if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+        return obj
+    return {
+        f.name: _stage_view(getattr(obj, f.name), stage_index)
+        for f in dataclasses.fields(obj)
+        if STAGE_ORDER.index(f.metadata.get(FIRST_READ, "train")) <= stage_index
+    }
 
 
 def fingerprint(settings: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ dataclass (`repro.typed`), a subclass of `ExperimentConfig`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from repro.registry import PROJECT_ROOT
+from repro.registry import PROJECT_ROOT, STAGE_ORDER
 
 TIERS = ("smoke", "cpu", "paper")
 REHEARSAL_FILE = "rehearsal.yaml"  # the paper rehearsal's cut, laid over the paper tier
@@ -67,6 +68,15 @@ class ExperimentConfig:
 
     seed: int = 0
     needs: tuple[str, ...] = ()
+
+
+def read_from(stage: str, default: Any = dataclasses.MISSING) -> Any:
+    """A config field first read by `stage` (sample, evaluate): the fingerprints of earlier stages leave it out,
+    so changing it reuses a trained model (or finished samples) instead of refusing them. Mark a field so only
+    when no earlier stage reads it."""
+    if stage not in STAGE_ORDER[1:]:
+        raise ValueError(f"read_from: stage must be one of {STAGE_ORDER[1:]}, got {stage!r}")
+    return dataclasses.field(default=default, metadata={"first_read": stage})
 
 
 def defaults_path(paper: str) -> Path:

@@ -44,7 +44,7 @@ def sample_shards(
         raise ValueError(f"{name}: need n > 0 and batch_size > 0, got n={n}, batch_size={batch_size}")
     shard_size = shard_size or batch_size
     folder = shard_dir(run, name)
-    settings = checkpoint.run_settings(run.cfg)
+    settings = checkpoint.run_settings(run.cfg, "sample")
     meta = {"n": n, "shard_size": shard_size, "seed": run.seed, "fingerprint": checkpoint.fingerprint(settings)}
     _check_meta(folder, meta, settings)
     write_json(folder / "meta.json", {**meta, "settings": settings})
@@ -93,7 +93,7 @@ def _check_meta(folder: Path, meta: dict[str, Any], settings: dict[str, Any]) ->
 
 def _check_loaded_settings(folder: Path, run: Run) -> None:
     """Refuse a complete sample set made under another experiment config than `run`'s."""
-    settings = checkpoint.run_settings(run.cfg)
+    settings = checkpoint.run_settings(run.cfg, "sample")
     meta_path = folder / "meta.json"
     try:
         stored = json.loads(meta_path.read_text())
