@@ -71,3 +71,11 @@ def test_claims_name_registered_experiments_and_quoted_settings():
     for c in claims.load("dlg"):
         assert c.experiment in names.split()
         assert c.setting.get("dlg") in (None, "on", "off", "oracle", "mlp")  # YAML on/off must stay strings
+
+
+def test_celebahq_paper_model_is_the_released_architecture():
+    """The score_sde CelebA-HQ-256 release loads strictly only into its own architecture (2000 sigma levels)."""
+    from repro.nets.ncsnpp import celebahq_256_ve_continuous_config, config_from_dict
+
+    model = config.load_tier("dlg", "paper")["celebahq"]["score_model"]["config"]
+    assert config_from_dict(model) == celebahq_256_ve_continuous_config()
