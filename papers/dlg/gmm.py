@@ -20,7 +20,7 @@ import torch
 from papers.dlg import denoise
 from papers.dlg.classifier import MLPClassifier, OracleLevelPosterior, level_loss
 from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSection, vanilla
-from repro.config import ExperimentConfig
+from repro.config import ExperimentConfig, read_from
 from repro.data.batches import TensorBatches
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.sde import dlg_level_grid
@@ -61,14 +61,14 @@ class Config(ExperimentConfig):
 
     datasets: tuple[Mixture, ...]
     n_levels: int
-    integrators: tuple[str, ...]
-    budgets: tuple[int, ...]
-    rk45_tols: tuple[float, ...]
-    classifiers: tuple[str, ...]
-    n_samples: int
-    n_projections: int
-    seeds: int
-    dlg: DLGSection
+    integrators: tuple[str, ...] = read_from("evaluate")
+    budgets: tuple[int, ...] = read_from("evaluate")
+    rk45_tols: tuple[float, ...] = read_from("evaluate")
+    classifiers: tuple[str, ...] = read_from("evaluate")
+    n_samples: int = read_from("evaluate")
+    n_projections: int = read_from("evaluate")
+    seeds: int = read_from("evaluate")
+    dlg: DLGSection = read_from("evaluate")
     classifier: MLPSection
 
 

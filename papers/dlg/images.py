@@ -20,7 +20,7 @@ import torch
 from papers.dlg.denoise import spec
 from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSection, vanilla
 from repro.atomic import atomic_path
-from repro.config import ExperimentConfig
+from repro.config import ExperimentConfig, read_from
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.sde import dlg_level_grid
 from repro.rng import StackedGenerator
@@ -63,10 +63,10 @@ class ImageConfig(ExperimentConfig):
     sigma_min: float
     sigma_max: float
     n_levels: int
-    n_samples: int
-    batch_size: int
-    points: tuple[Point, ...]
-    dlg: DLGSection
+    n_samples: int = read_from("sample")
+    batch_size: int = read_from("sample")  # the sampling batch (each training's is in its `training:` section)
+    points: tuple[Point, ...] = read_from("sample")
+    dlg: DLGSection = read_from("sample")
 
     def levels(self) -> torch.Tensor:
         """The level classifier's classes (float32; class 0 = sigma_max)."""

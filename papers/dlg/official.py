@@ -14,6 +14,7 @@ from papers.dlg.classifier import SimpleCNN, SimpleCNN256, level_loss
 from papers.dlg.convert import load_dmcmc_classifier
 from papers.dlg.images import ImageConfig
 from papers.dlg.nets import TinyScoreNet
+from repro.config import read_from
 from repro.data.batches import TensorBatches
 from repro.diffusion.losses import ve_dsm_loss
 from repro.diffusion.sde import VESDE
@@ -31,9 +32,9 @@ class ScoreModel:
     kind: str
     width: int | None = None
     training: dict[str, Any] | None = None
-    checkpoint: str | None = None
-    release: str | None = None
-    config: dict[str, Any] | None = None
+    checkpoint: str | None = read_from("sample", None)  # the official model is only loaded to sample
+    release: str | None = read_from("sample", None)
+    config: dict[str, Any] | None = read_from("sample", None)
 
 
 @dataclass(frozen=True, kw_only=True)

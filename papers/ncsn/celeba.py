@@ -8,14 +8,26 @@ At the smoke tier a synthetic stand-in of the same shape replaces the data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from papers.ncsn import images
-from papers.ncsn.images import InpaintingConfig as Config
+from papers.ncsn.images import Annealed, InpaintingConfig
 from papers.ncsn.images import train_ncsn as train
+from repro.config import read_from
 from repro.run import Run
 
 __all__ = ["Config", "evaluate", "sample", "train"]
 
 SHAPE = (3, 32, 32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(InpaintingConfig):
+    """The keys of `InpaintingConfig`; with no select stage, the sampler and its batch size are read only when
+    sampling (ncsn/cifar10's select stage reads them, so they are marked here, not in the shared class)."""
+
+    sampling: Annealed = read_from("sample")
+    sample_batch: int = read_from("sample")
 
 
 def sample(run: Run) -> None:

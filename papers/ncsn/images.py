@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from repro.config import ExperimentConfig
+from repro.config import ExperimentConfig, read_from
 from repro.diffusion.sde import geometric_sigmas
 from repro.run import MetricRow, Run
 
@@ -43,10 +43,10 @@ class ImageConfig(ExperimentConfig):
     n_levels: int
     flip: bool
     training: dict[str, Any]
-    sampling: Annealed
-    n_samples: int
-    sample_batch: int
-    grid: int
+    sampling: Annealed  # also read by ncsn/cifar10's select stage: marked per experiment where it is not
+    n_samples: int = read_from("sample")
+    sample_batch: int  # also read by ncsn/cifar10's select stage: marked per experiment where it is not
+    grid: int = read_from("evaluate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +59,7 @@ class Inpaint:
 class InpaintingConfig(ImageConfig):
     """An image experiment that also draws inpaintings (Alg. 2): CIFAR-10, CelebA."""
 
-    inpaint: Inpaint
+    inpaint: Inpaint = read_from("sample")
 
 
 def levels(cfg: ImageConfig) -> torch.Tensor:

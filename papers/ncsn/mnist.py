@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from papers.ncsn.images import (
+    Annealed,
     ImageConfig,
     annealed_fn,
     grid_figure,
@@ -33,6 +34,7 @@ from papers.ncsn.images import (
     train_net,
     uniform_start_fn,
 )
+from repro.config import read_from
 from repro.run import MetricRow, Run
 
 
@@ -41,14 +43,16 @@ class Baseline:
     """The single-noise-level arm: DSM at `sigma`, plain Langevin (`n_steps` steps of size `eps`)."""
 
     sigma: float
-    n_steps: int
-    eps: float
-    convention: str
+    n_steps: int = read_from("sample")
+    eps: float = read_from("sample")
+    convention: str = read_from("sample")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Config(ImageConfig):
-    reference_split: str
+    sampling: Annealed = read_from("sample")  # no select stage here: only the sample stage reads these two
+    sample_batch: int = read_from("sample")
+    reference_split: str = read_from("evaluate")
     baseline: Baseline
     classifier_steps: int
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from papers.ncsn.gmm import DATASET, MEANS, WEIGHTS
-from repro.config import ExperimentConfig
+from repro.config import ExperimentConfig, read_from
 from repro.run import MetricRow, Run
 
 GRID = 201
@@ -29,9 +29,9 @@ GRID = 201
 @dataclass(frozen=True, kw_only=True)
 class Config(ExperimentConfig):
     hidden: int
-    box: float
-    r_high: float
-    r_low: float
+    box: float = read_from("evaluate")  # the evaluation grid (and figure) only
+    r_high: float = read_from("evaluate")
+    r_low: float = read_from("evaluate")
     training: dict[str, Any]
 
 

@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from papers.sohl import common, data  # noqa: E402
 from papers.sohl.binomial import BinomialDiffusion  # noqa: E402
 from papers.sohl.nets import MLP, VectorReverseNet  # noqa: E402
-from repro.config import ExperimentConfig  # noqa: E402
+from repro.config import ExperimentConfig, read_from  # noqa: E402
 from repro.metrics.distances import mean_stderr  # noqa: E402
 from repro.run import MetricRow, Run  # noqa: E402
 from repro.train import load_trained  # noqa: E402
@@ -45,9 +45,9 @@ class Config(ExperimentConfig):
     n_bumps: int = 10
     bump_axis: str = "linear"
     n_train: int
-    n_test: int
-    eval_batch: int
-    n_samples: int
+    n_test: int = read_from("evaluate")
+    eval_batch: int = read_from("evaluate")
+    n_samples: int = read_from("evaluate")
     training: dict[str, Any]  # the `training:` section, read by repro.train.TrainConfig.from_config
 
 

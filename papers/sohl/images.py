@@ -26,7 +26,7 @@ from papers.sohl import bark, cifar10, common, data, deadleaves  # noqa: E402
 from papers.sohl.data import ImageData  # noqa: E402
 from papers.sohl.gaussian import GaussianDiffusion, Schedule  # noqa: E402
 from papers.sohl.nets import ImageReverseNet  # noqa: E402
-from repro.config import ExperimentConfig  # noqa: E402
+from repro.config import ExperimentConfig, read_from  # noqa: E402
 from repro.data.augment import dequantize  # noqa: E402
 from repro.run import MetricRow, Run  # noqa: E402
 from repro.sampling import load_samples, sample_shards, to_uint8  # noqa: E402
@@ -58,13 +58,13 @@ class ImageConfig(ExperimentConfig):
     net: ImageNet
     training: dict[str, Any]  # the `training:` section, read by repro.train.TrainConfig.from_config
     n_train: int
-    n_test: int
-    eval_batch: int
-    n_samples: int
-    sample_batch: int
-    eval_t: int  # stratified random steps per example for K; 0 = the exact sum over t
-    denoise_var: float
-    inpaint: int
+    n_test: int  # the loaders draw the test split beside the training one (a synthetic stand-in: in one draw)
+    eval_batch: int = read_from("evaluate")
+    n_samples: int = read_from("sample")
+    sample_batch: int = read_from("sample")
+    eval_t: int = read_from("evaluate")  # stratified random steps per example for K; 0 = the exact sum over t
+    denoise_var: float = read_from("evaluate")
+    inpaint: int = read_from("evaluate")
 
 
 @dataclass(frozen=True, kw_only=True)

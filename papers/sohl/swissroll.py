@@ -21,7 +21,7 @@ from torch import nn  # noqa: E402
 from papers.sohl import common, data  # noqa: E402
 from papers.sohl.gaussian import GaussianDiffusion, Schedule  # noqa: E402
 from papers.sohl.nets import MLP, NormalisedRBF, VectorReverseNet  # noqa: E402
-from repro.config import ExperimentConfig  # noqa: E402
+from repro.config import ExperimentConfig, read_from  # noqa: E402
 from repro.run import Run  # noqa: E402
 from repro.train import load_trained  # noqa: E402
 
@@ -44,9 +44,9 @@ class Config(ExperimentConfig):
     hidden: tuple[int, ...]
     activation: str
     n_train: int
-    n_test: int
-    eval_batch: int
-    n_samples: int
+    n_test: int  # `splits` draws the test split beside the training one, in the train stage too
+    eval_batch: int = read_from("evaluate")
+    n_samples: int = read_from("evaluate")
     training: dict[str, Any]  # the `training:` section, read by repro.train.TrainConfig.from_config
 
 

@@ -24,6 +24,7 @@ import torch
 
 from papers.subspace import images
 from papers.subspace.operators import down
+from repro.config import read_from
 from repro.data.augment import image_transform
 from repro.data.batches import TensorBatches
 from repro.diffusion.losses import ve_dsm_loss
@@ -39,15 +40,15 @@ class ModelSpec:
 
     config: dict[str, Any]
     checkpoint: str | None = None
-    release: str | None = None
+    release: str | None = read_from("sample", None)  # named only when loading the checkpoint, to sample
 
 
 @dataclass(frozen=True, kw_only=True)
 class Config(images.ImageConfig):
     full_model: ModelSpec
     subspace_models: dict[str, ModelSpec]
-    protocol_n: int
-    rmsd_pca: bool
+    protocol_n: int = read_from("evaluate")
+    rmsd_pca: bool = read_from("evaluate")
     n_synthetic: int | None = None
 
 

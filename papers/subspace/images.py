@@ -20,6 +20,7 @@ from papers.subspace.divergence import cut_time, divergence_curve
 from papers.subspace.method import Score, split_steps
 from papers.subspace.operators import PCASubspace, downsampling_rmsd
 from papers.subspace.sampler import PCSettings, SubspaceConfig, subspace_sample
+from repro.config import read_from
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
 from repro.diffusion.sde import VESDE, append_zero, geometric_sigmas
@@ -35,7 +36,7 @@ class ImageConfig(SubspaceConfig):
     dataset: str
     eps: float
     training: dict[str, Any]
-    batch_size: int
+    batch_size: int = read_from("sample")  # divergence and sampling batches (training's: its `training:` section)
 
 
 def level_name(size: int, level: int) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from papers.subspace.method import Score, lift, projected_operator
-from repro.config import ExperimentConfig
+from repro.config import ExperimentConfig, read_from
 from repro.diffusion.samplers.integrators import Noise, per_sample_grid
 from repro.diffusion.samplers.pc import langevin_corrector, pc_sampler
 
@@ -38,19 +38,19 @@ class SubspaceConfig(ExperimentConfig):
     levels: tuple[int, ...]  # 1: the H/2 × W/2 subspace, 2: H/4 × W/4
     sigma_min: float  # the VE noise range
     sigma_max: float
-    # the orthogonal Fisher divergence and the cut-off rule
-    n_div_samples: int
-    n_times: int
-    thresholds: tuple[float, ...]
-    fixed_cut_times: tuple[float, ...]
+    # the orthogonal Fisher divergence and the cut-off rule (computed in the sample stage)
+    n_div_samples: int = read_from("sample")
+    n_times: int = read_from("sample")
+    thresholds: tuple[float, ...] = read_from("sample")
+    fixed_cut_times: tuple[float, ...] = read_from("sample")
     # the samplers: `n_samples` draws with N = `n_steps` steps on one grid
-    n_steps: int
-    n_samples: int
+    n_steps: int = read_from("sample")
+    n_samples: int = read_from("sample")
     # predictor-corrector steps of both stages and the boundary's conditional Langevin steps (`pc`)
-    snr: float
-    n_corrector: int
-    boundary_snr: float
-    boundary_steps: int
+    snr: float = read_from("sample")
+    n_corrector: int = read_from("sample")
+    boundary_snr: float = read_from("sample")
+    boundary_steps: int = read_from("sample")
 
     @property
     def pc(self) -> PCSettings:
