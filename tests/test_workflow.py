@@ -1,5 +1,7 @@
-"""The smoke DAG end to end from this checkout, then a no-op rerun; and the paper-tier DAG offline."""
+"""The smoke DAG end to end from this checkout, then a no-op rerun and a second run that must measure the same
+numbers; and the paper-tier DAG offline."""
 
+import json
 import subprocess
 import sys
 import time
@@ -20,13 +22,45 @@ def _smoke_targets() -> list[str]:
     )
 
 
-@pytest.mark.workflow
-def test_smoke_workflow_end_to_end_and_noop_rerun(tmp_path):
-    cmd = SNAKEMAKE + ["--directory", str(tmp_path), "--cores", "2", "--config", "tier=smoke"]
+def _smoke_command(folder: Path) -> list[str]:
+    return SNAKEMAKE + ["--directory", str(folder), "--cores", "2", "--config", "tier=smoke"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> tuple[Path, float]:
+    """One smoke run of the whole DAG (shared by the tests below): its folder and wall time."""
+    folder = tmp_path_factory.mktemp("smoke")
     t0 = time.time()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    elapsed = time.time() - t0
+    done = subprocess.run(_smoke_command(folder), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-6000:]
+    return folder, time.time() - t0
+
+
+def _measured(folder: Path) -> dict[str, list[dict]]:
+    """Every experiment's metric rows, without the ones that time the machine (wall time per sample, ratios)."""
+    out = {}
+    for path in sorted((folder / "runs" / "smoke").glob("*/*/metrics.json")):
+        rows = json.loads(path.read_text())["rows"]
+        out[str(path.relative_to(folder))] = [r for r in rows if not r["metric"].startswith("wall")]
+    return out
+
+
+@pytest.mark.workflow
+def test_smoke_experiments_measure_the_same_numbers_in_another_run(smoke_run, tmp_path):
+    """Every stage of every smoke experiment again, in new processes from clean state: identical metric values."""
+    first, _ = smoke_run
+    done = subprocess.run(_smoke_command(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-6000:]
+    a, b = _measured(first), _measured(tmp_path)
+    assert sorted(a) == sorted(b) and len(a) == len(_smoke_targets())
+    for key in a:
+        assert a[key] == b[key], f"{key} differs between two runs from clean state"
+
+
+@pytest.mark.workflow
+def test_smoke_workflow_end_to_end_and_noop_rerun(smoke_run):
+    tmp_path, elapsed = smoke_run
+    cmd = _smoke_command(tmp_path)
     targets = _smoke_targets()
     assert targets, "no experiment has a smoke config"
     for name in targets:
