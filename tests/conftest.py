@@ -3,13 +3,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "official"
+FIXTURES = ROOT / "tests" / "fixtures" / "official"  # data made by the official code; see its README
 
 
 @pytest.fixture
 def official_fixtures() -> Path:
-    if not FIXTURES.exists():
-        pytest.skip(f"official fixtures folder {FIXTURES} is absent (it is always present in CI)")
+    assert FIXTURES.is_dir(), f"{FIXTURES} is missing: it ships with the repository"
     return FIXTURES
 
 

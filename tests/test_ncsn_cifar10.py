@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import FIXTURES
 
 from papers.ncsn.cifar10 import Config, _net, candidates
 from repro import config, typed
 from repro.run import Run
 
-TINY = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "official" / "ncsn_refinenet_tiny.pt"
+TINY = FIXTURES / "ncsn_refinenet_tiny.pt"
 
 
 def _run(tmp_path: Path, official: str | None) -> Run:
@@ -24,8 +25,6 @@ def _run(tmp_path: Path, official: str | None) -> Run:
 
 
 def test_official_snapshots_are_candidates_in_step_order(tmp_path):
-    if not TINY.exists():
-        pytest.skip(f"official fixture {TINY} is absent")
     folder = tmp_path / "data" / "ncsn" / "run" / "logs" / "cifar10"
     folder.mkdir(parents=True)
     for step in (10000, 5000):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import FIXTURES
 
 from repro.nets.ncsnpp import (
     NCSNpp,
@@ -28,14 +29,12 @@ from repro.nets.score_sde_checkpoint import (
     strip_module_prefix,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "official"
 TOL = 1e-5  # per sample: max |ours - ref| <= TOL * max |ref| (fixture README)
 
 
 def _fixture(name: str) -> Path:
     path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"official fixture {path} is absent (expected in ../shared beside the repository)")
+    assert path.is_file(), f"official fixture {path} is missing: it ships with the repository"
     return path
 
 

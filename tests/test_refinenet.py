@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import FIXTURES
 
 from repro.nets.ncsn_checkpoint import build_from_official, infer_config, load_official_into, read_official
 from repro.nets.refinenet import CondInstanceNormPlus, CondRefineNetDilated, LevelScore
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "official"
 TINY = FIXTURES / "ncsn_refinenet_tiny.pt"
 
 
 def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"official fixture {path} is absent (it lives in ../shared/fixtures/official beside the repo)")
+    assert path.is_file(), f"official fixture {path} is missing: it ships with the repository"
     return path
 
 
