@@ -6,12 +6,12 @@ import dataclasses
 import math
 
 import torch
-from test_ncsnpp_progressive import fixture_config, per_sample_rel_err, seeded_perturbed_state
+from test_ncsnpp_progressive import assert_seeded_init_matches, fixture_config, per_sample_rel_err
 
 from repro.diffusion.sde import SubVPSDE
 from repro.nets.ncsnpp import NCSNpp, NCSNppConfig, cifar10_ddpmpp_continuous_config
 from repro.nets.ncsnpp_layers import positional_embedding
-from repro.nets.score_sde_checkpoint import load_score_sde_checkpoint, strip_module_prefix
+from repro.nets.score_sde_checkpoint import load_score_sde_checkpoint
 from repro.nets.score_sde_score import vp_continuous_score
 
 NAME = "ddpmpp_subvp_tiny"
@@ -43,12 +43,7 @@ def test_loads_strictly_and_matches_official_raw_output(official_fixtures):
 
 
 def test_seeded_init_reproduces_the_official_weights(official_fixtures):
-    cfg, meta = fixture_config(official_fixtures, NAME)
-    ours = seeded_perturbed_state(cfg, meta["seed"])
-    official = strip_module_prefix(torch.load(official_fixtures / f"{NAME}.pt", weights_only=True)["model"])
-    assert list(ours) == list(official)
-    torch.testing.assert_close(ours.pop("sigmas"), official.pop("sigmas"), rtol=1e-15, atol=0)
-    assert [k for k in ours if not torch.equal(ours[k], official[k])] == []
+    assert_seeded_init_matches(official_fixtures, NAME)
 
 
 def test_subvp_score_is_minus_output_over_marginal_std(official_fixtures):

@@ -111,12 +111,6 @@ def dead_leaves(
     return img[:, None]
 
 
-def quantise_dequantise(x: torch.Tensor, gen: torch.Generator, levels: int = 256) -> torch.Tensor:
-    """Round [0, 1] images to `levels` grey levels, then add uniform noise of one level's width (dequantisation)."""
-    q = torch.round(x.clamp(0, 1) * (levels - 1))
-    return (q + torch.rand(x.shape, generator=gen)) / levels
-
-
 def load_texture_folder(folder: Path) -> list[np.ndarray]:
     """Grey-level images in [0, 1] from every image file in `folder` (bark textures T01-T04 of Lazebnik et al.)."""
     from PIL import Image

@@ -100,8 +100,3 @@ def subspace_sample(
             norms=pc.norms,
         )
     return pc_sampler(full_score, x, grid[:, n_sub:], denoise=True, **common)
-
-
-def stage_cost(n_steps: int, n_corrector: int, dims: int) -> int:
-    """Score-network input dimensions evaluated by `n_steps` PC steps (the cost proxy: cost ∝ pixels)."""
-    return n_steps * (1 + n_corrector) * dims

@@ -1,10 +1,10 @@
 """score_sde's calling conventions for continuous-time networks (its `models/utils.get_score_fn`).
 
-- VE (NCSN++): the network takes the noise level std(t) and returns the score itself.
+- VE (NCSN++): the network takes the noise level std(t) and returns the score itself (call it directly).
 - VP / sub-VP (DDPM++): the network takes the label 999 t and returns an epsilon-style output; the score is
   -output / std(t), with std(t) the marginal standard deviation of x_t given x_0.
 
-Each builder returns `score(x, t)` for x_t of shape [B, ...] and t of shape [B], the signature of
+`vp_continuous_score` returns `score(x, t)` for x_t of shape [B, ...] and t of shape [B], the signature of
 `repro.diffusion.sde.SDE.reverse`.
 """
 
@@ -36,14 +36,5 @@ def vp_continuous_score(model: nn.Module, sde: SDE) -> TimeScore:
 
     def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return -model(x, vp_labels(t.to(x.dtype))) / _marginal_std(sde, x, t)
-
-    return score
-
-
-def ve_continuous_score(model: nn.Module, sde: SDE) -> TimeScore:
-    """Score of a continuous VE model (NCSN++ with scale_by_sigma): model(x, std(t))."""
-
-    def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return model(x, _marginal_std(sde, x, t).flatten())
 
     return score

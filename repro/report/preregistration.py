@@ -52,7 +52,7 @@ def rule_of(claim: dict[str, Any]) -> dict[str, Any]:
 
 
 def rule_text(rule: dict[str, Any] | None) -> str:
-    """'within 0.1 of -2.414 (tiers cpu, paper)'."""
+    """A rule as one line: '<rule> <tol> of <value> (tiers <tiers>)'."""
     if rule is None:
         return "no such claim"
     tiers = ", ".join(map(str, rule["tiers"])) or "none"

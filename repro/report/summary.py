@@ -181,12 +181,5 @@ def claim_rows(rows: list[Row]) -> list[Row]:
     return [row for row in rows if row.claim_id]
 
 
-def verdict_counts(rows: list[Row]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in claim_rows(rows):
-        counts[row.verdict] = counts.get(row.verdict, 0) + 1
-    return counts
-
-
 def papers(rows: list[Row], runs: list[RunDir]) -> list[str]:
     return sorted({row.paper for row in rows} | {run.paper for run in runs}, key=paper_rank)

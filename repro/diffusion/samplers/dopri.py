@@ -36,7 +36,8 @@ def _rms(v: torch.Tensor) -> torch.Tensor:
 
 
 def _combine(weights: tuple[float, ...], stages: list[torch.Tensor]) -> torch.Tensor:
-    return sum((w * k for w, k in zip(weights, stages, strict=False) if w != 0.0), torch.zeros_like(stages[0]))
+    """sum_i w_i k_i over as many stages as there are weights (one per stage so far)."""
+    return sum((w * k for w, k in zip(weights, stages, strict=True) if w != 0.0), torch.zeros_like(stages[0]))
 
 
 def _initial_step(fun: Rhs, t0: float, y0: torch.Tensor, f0: torch.Tensor, span: float, rtol, atol) -> float:
