@@ -8,6 +8,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+# The workflow's own outputs: a run rewriting them does not change the code that measures, so they never make it dirty.
+OUTPUT_DIRS = ("results", "report")
 PACKAGES = ("torch", "torchvision", "torch-fidelity", "numpy", "scipy", "pandas", "seaborn", "matplotlib", "snakemake")
 
 
@@ -42,9 +44,12 @@ def _git(*args: str) -> str:
 
 
 def git_commit() -> str:
-    """The checkout's commit, '+dirty' when tracked files differ from it; 'unknown' outside a git checkout."""
+    """The checkout's commit, '+dirty' when tracked files other than the outputs differ from it; 'unknown' outside
+    a git checkout."""
     try:
         commit = _git("rev-parse", "--short=12", "HEAD") or "unknown"
-        return commit + ("+dirty" if _git("status", "--porcelain", "--untracked-files=no") else "")
+        outputs = [f":(top,exclude){d}" for d in OUTPUT_DIRS]
+        changed = _git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *outputs)
+        return commit + ("+dirty" if changed else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -10,6 +10,7 @@ from repro import claims
 from repro.claims import VERDICTS
 from repro.collect import COLUMNS
 from repro.config import TIERS
+from repro.metrics.sanity import ranking_violations
 from repro.registry import PAPERS
 
 SETTING = re.compile(r"^([^=;]+=[^;]*)(;[^=;]+=[^;]*)*$")
@@ -43,6 +44,8 @@ def check_results_csv(path: Path, runs_root: Path | None = None) -> list[dict[st
         if measured is not None:
             key = (r["dataset"], r["metric"], r["setting"])
             assert key in measured and float(measured[key]) == value, f"{where}: {key} not measured as {value}"
+    problems = ranking_violations(rows) if rows[0]["verdict"] not in ("smoke", "rehearsal") else []  # junk models
+    assert not problems, f"{path}: a quality metric does not rank real < models < noise: {problems}"
     return rows
 
 
