@@ -142,3 +142,29 @@ def test_claims_figure_says_our_threshold(tmp_path):
     assert frame.loc["toy.ratio", "text"] == "ours 7.5 · our threshold 5.0 ratio"
     assert frame.loc["toy.cost (check)", "text"] == "ours 0.5 · our threshold 1.0 ratio"
     assert frame.loc["toy.fid", "text"] == "ours 2.05 · paper 2.0 ratio"
+
+
+def test_an_at_most_bound_on_the_papers_line_is_still_drawn():
+    """tol 0: the bound lies on the paper's line at 0, so a triangle marks the accepted side."""
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from repro.report.plots import _claims_axes
+
+    frame = pd.DataFrame(
+        [
+            {
+                "claim": "c",
+                "delta_pct": -5.0,
+                "err_pct": 0.0,
+                "tol_pct": 0.0,
+                "rule": "at_most",
+                "verdict": "reproduced",
+                "text": "t",
+            }
+        ]
+    )
+    fig = _claims_axes(frame, "t")
+    marks = [ln for ln in fig.axes[0].lines if ln.get_marker() == "<"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [0.0]

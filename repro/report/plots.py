@@ -88,6 +88,9 @@ def _claims_axes(frame: pd.DataFrame, title: str):
         elif r.tol_pct is not None and not pd.isna(r.tol_pct) and r.rule in ("at_most", "at_least"):
             bound = r.tol_pct if r.rule == "at_most" else -r.tol_pct
             ax.plot([bound, bound], [y - 0.3, y + 0.3], ls="--", color=VERDICT_COLORS["reproduced"], lw=1.2)
+            # a triangle pointing to the accepted side: visible even when the bound sits on the paper's line (tol 0)
+            side = "<" if r.rule == "at_most" else ">"
+            ax.plot(bound, y - 0.34, marker=side, ms=6, color=VERDICT_COLORS["reproduced"], ls="")
         ax.errorbar(r.delta_pct, y, xerr=r.err_pct, color=VERDICT_COLORS.get(r.verdict, "black"), capsize=3, lw=1.2)
     sns.scatterplot(
         data=frame,
