@@ -68,6 +68,7 @@ CLAIM_SCHEMA = {
                     "reason": {"type": "string"},
                     "kind": {"enum": list(KINDS)},
                     "threshold": {"enum": list(THRESHOLDS)},
+                    "over": {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True},
                 },
             },
         }
@@ -95,6 +96,9 @@ class Claim:
     reason: str = ""
     kind: str = "claim"
     threshold: str = "paper"
+    # Setting keys along which one claim is measured many times (e.g. every time point `t`); without them a claim
+    # must match exactly one measured row.
+    over: tuple[str, ...] = ()
 
     def matches(self, row: dict[str, Any]) -> bool:
         """A measured row matches when dataset and metric equal and the row's setting contains the claim's pairs."""
@@ -152,6 +156,7 @@ def load(paper: str, path: Path | None = None) -> list[Claim]:
         verdict = c.pop("verdict")
         if isinstance(c["dataset"], list):
             c["dataset"] = "/".join(c["dataset"])
+        c["over"] = tuple(c.get("over", ()))
         claims.append(
             Claim(
                 paper=paper, rule=verdict["rule"], tol=float(verdict.get("tol", 0.0)), tiers=tuple(c.pop("tiers")), **c
@@ -161,6 +166,23 @@ def load(paper: str, path: Path | None = None) -> list[Claim]:
     if len(ids) != len(set(ids)):
         raise ValueError(f"{path}: duplicate claim ids")
     return claims
+
+
+def check_one_measurement(claim: Claim, settings: list[str]) -> None:
+    """Refuse a claim that matches several rows not told apart by its `over` keys (an ambiguous verdict)."""
+    if len(settings) < 2:
+        return
+    if not claim.over:
+        raise ValueError(
+            f"claim {claim.id} matches {len(settings)} measured rows ({'; '.join(repr(s) for s in settings)}): "
+            "name the arm in its `setting`, or the setting keys it is measured over in `over`"
+        )
+    keys = [tuple(dict(kv.split("=", 1) for kv in s.split(";") if kv).get(k) for k in claim.over) for s in settings]
+    if len(set(keys)) != len(keys) or any(None in k for k in keys):
+        raise ValueError(
+            f"claim {claim.id} is measured over {list(claim.over)} but its rows do not differ in exactly those keys: "
+            + "; ".join(repr(s) for s in settings)
+        )
 
 
 def check_verdict(row: Mapping[str, str], claim: Claim | None, where: str) -> None:

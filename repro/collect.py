@@ -86,6 +86,8 @@ def rows_for(
                 }
             )
     for c in own:
+        claims.check_one_measurement(c, [r["setting"] for r in out if r["claim_id"] == c.id])
+    for c in own:
         if c.id in matched:
             continue
         if rehearsal:

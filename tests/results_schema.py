@@ -44,6 +44,8 @@ def check_results_csv(path: Path, runs_root: Path | None = None) -> list[dict[st
         if measured is not None:
             key = (r["dataset"], r["metric"], r["setting"])
             assert key in measured and float(measured[key]) == value, f"{where}: {key} not measured as {value}"
+    for c in rules.values():
+        claims.check_one_measurement(c, [r["setting"] for r in rows if r["claim_id"] == c.id and r["value"] != ""])
     problems = ranking_violations(rows) if rows[0]["verdict"] not in ("smoke", "rehearsal") else []  # junk models
     assert not problems, f"{path}: a quality metric does not rank real < models < noise: {problems}"
     return rows

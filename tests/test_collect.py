@@ -159,3 +159,23 @@ def test_bad_nproc_is_a_usage_error_not_a_traceback(capsys, value, says):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "argument --nproc" in err and says in err and "Traceback" not in err
+
+
+def _two_arms(second="sampler=annealed;n=2560"):
+    row = _metrics()["rows"][0]
+    return _metrics(rows=[row, {**row, "setting": second, "value": 0.5}])
+
+
+def test_a_claim_matching_two_rows_is_refused_naming_claim_and_rows():
+    with pytest.raises(ValueError, match=r"claim x\.c matches 2 measured rows.*n=1280.*n=2560"):
+        rows_for(_two_arms(), [_claim()])
+
+
+def test_a_claim_measured_over_a_key_gets_one_verdict_per_value():
+    out = rows_for(_two_arms(), [_claim(over=("n",))])
+    assert [(r["setting"], r["verdict"]) for r in out] == [
+        ("sampler=annealed;n=1280", "reproduced"),
+        ("sampler=annealed;n=2560", "not reproduced"),
+    ]
+    with pytest.raises(ValueError, match=r"measured over \['n'\]"):
+        rows_for(_two_arms(second="sampler=annealed;n=1280;k=1"), [_claim(over=("n",))])
