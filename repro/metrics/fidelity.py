@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from repro import check
+from repro.metrics.fid_stats import FidStats
 
 INCEPTION = "inception-v3-compat"
 BASE_NAMES = {"isc": "is", "fid": "fid", "kid": "kid"}
@@ -148,7 +149,7 @@ def metric_name(metric: str, n_samples: int, protocol_n: int, extractor: str = I
 
 def fidelity_metrics(
     samples: np.ndarray,
-    reference: Reference | None,
+    reference: Reference | FidStats | None,
     *,
     protocol_n: int,
     cache_root: str | os.PathLike,
@@ -169,6 +170,7 @@ def fidelity_metrics(
     `stderr` holds the std over the 10 IS splits (the "±" of the IS protocol) and the std over KID subsets.
     `reference` is needed for FID and KID; its statistics are cached under `cache_root`, each cache file checked
     against its source record and checksum before use (`log` gets a line for each one recomputed; default stderr).
+    A `FidStats` reference (statistics from a file) serves FID only; every row then names it in `reference`.
     """
     import torch_fidelity
 
@@ -184,7 +186,12 @@ def fidelity_metrics(
     if feature_extractor == INCEPTION:
         kwargs["feature_extractor_weights_path"] = str(inception_weights(data_root, weights_path))
     source = None
-    if reference is not None and needs_ref:
+    if isinstance(reference, FidStats) and needs_ref:
+        if "kid" in metrics:
+            raise ValueError(f"KID needs the reference images' features; {reference.name} holds only FID statistics")
+        kwargs.update(input2=LazyImages(_no_images(reference.name), 2), input2_cache_name=reference.name)
+        install_fid_stats(Path(cache_root), reference, feature_extractor)
+    elif reference is not None and needs_ref:
         kwargs.update(input2=LazyImages(reference.load, reference.n), input2_cache_name=reference.cache_name)
         source = cache_source(reference, feature_extractor, kwargs.get("feature_extractor_weights_path"))
         drop_untrusted_caches(Path(cache_root), source, log or _stderr)
@@ -220,9 +227,32 @@ def fidelity_metrics(
             "stderr": None if values[m][1] is None else float(values[m][1]),
             "unit": "",
             "n_samples": n,
+            **({"reference": reference.name} if isinstance(reference, FidStats) and m == "fid" else {}),
         }
         for m in metrics
     ]
+
+
+def _no_images(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        raise RuntimeError(f"{name} is a statistics file: there are no reference images to read")
+
+    return load
+
+
+def install_fid_stats(cache_root: Path, stats: FidStats, extractor: str) -> Path:
+    """Write `stats` where torch-fidelity looks up a reference's FID statistics (rewritten on every call, so it
+    is always the validated file's content), in the dtypes of its own (float32 mean, float64 covariance)."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    from repro import atomic
+
+    layer = FEATURE_EXTRACTORS_REGISTRY[extractor].get_default_feature_layer_for_metric("fid")
+    path = cache_root / f"{stats.name}-{extractor}-stat-fid-{layer}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(path) as tmp:
+        torch.save({"mu": stats.mu.astype(np.float32), "sigma": stats.sigma.astype(np.float64)}, tmp)
+    return path
 
 
 def cache_source(reference: Reference, extractor: str, weights_path: str | None) -> dict:
