@@ -120,7 +120,7 @@ def load(path: Path) -> dict[str, Any]:
 
 # Settings that change how a run executes but not what it computes (up to float reordering), at any depth of
 # the experiment config: a checkpoint or shard folder written with other values of these is still reused.
-EXECUTION_FIELDS = ("channels_last", "compile", "keep_every")
+EXECUTION_FIELDS = ("channels_last", "compile", "keep_every", "cudnn_benchmark")
 NON_OUTPUT_KEYS = ("needs",)  # which downloads a stage checks for: never part of what it computes
 FIRST_READ = "first_read"  # field metadata: the first stage that reads a config field (repro.config.read_from)
 

@@ -54,6 +54,7 @@ TRAINING_SCHEMA: dict[str, Any] = {
         "tf32": {"type": "boolean"},
         "channels_last": {"type": "boolean"},
         "compile": {"type": ["boolean", "string"]},
+        "cudnn_benchmark": {"type": "boolean"},
     },
 }
 

@@ -49,6 +49,9 @@ class TrainConfig:
     tf32: bool = False  # TF32 matmuls/convolutions on CUDA; False = strict fp32
     channels_last: bool = False  # conv weights channels_last (the batch keeps its layout: randn_like draws unchanged)
     compile: bool | str = False  # torch.compile the loss computation (see repro.speed for the values)
+    # cuDNN times its kernels once per shape and keeps the fastest (training shapes are fixed). Off: cuDNN's
+    # heuristic picks, the choice a bit-identical CUDA resume needs when a run is killed and restarted.
+    cudnn_benchmark: bool = True
     name: str = "model"
 
     @classmethod
@@ -165,6 +168,9 @@ def train(
         model.to(memory_format=torch.channels_last)
     if device.type == "cuda":
         speed.set_tf32(cfg.tf32)
+        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+        if world.main:
+            run.log(f"{cfg.name}: cudnn.benchmark {'on' if cfg.cudnn_benchmark else 'off'}, TF32 {cfg.tf32}")
     compute_loss = _loss_computation(model, loss_fn, cfg, world)  # DDP broadcasts rank 0's weights here
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None

@@ -65,7 +65,11 @@ def test_changed_data_settings_refuse_the_finished_checkpoint_naming_file_and_fi
 
 def test_execution_only_settings_still_resume(tmp_path):
     fit(tmp_path, Cfg())
-    faster = replace(Cfg(), needs=("inception",), training={**Cfg().training, "channels_last": True, "keep_every": 5})
+    faster = replace(
+        Cfg(),
+        needs=("inception",),
+        training={**Cfg().training, "channels_last": True, "keep_every": 5, "cudnn_benchmark": False},
+    )
     fit(tmp_path, faster)  # no refusal
     assert "resumed at step 10/10" in (tmp_path / "smoke" / "test" / "reuse" / "log.txt").read_text()
 
