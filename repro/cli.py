@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(stage, help=f"run the {stage} stage of one experiment")
         p.add_argument("experiment", help="paper/experiment, e.g. ncsn/gmm")
         _common(p)
-        p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and BLAS (default: all cores)")
         p.add_argument(
             "--allow-cpu",
             action="store_true",
@@ -196,6 +196,16 @@ def cmd_list(tier: str | None) -> None:
         )
 
 
+def limit_threads(n: int) -> None:
+    """torch's and the BLAS libraries' (numpy's OpenBLAS, MKL) CPU threads: an eigh of numpy's on every core beside
+    a busy torch would slow both."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if any(a.startswith("--nproc") for a in argv):
@@ -210,9 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in STAGE_ORDER:
             if args.threads:
-                import torch
-
-                torch.set_num_threads(args.threads)
+                limit_threads(args.threads)
             run_stage(
                 args.command,
                 args.experiment,

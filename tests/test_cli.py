@@ -112,3 +112,20 @@ def test_check_tier_paper_exits_1_naming_what_is_missing(tmp_path):
     assert "cifar10 (needed by" in done.stdout and "inception (needed by" in done.stdout
     plain = _repro("check", "--data-root", tmp_path / "data", cwd=tmp_path)
     assert plain.returncode == 0 and "MISSING" in plain.stdout
+
+
+def test_threads_limit_torch_and_blas_alike():
+    """`--threads` reaches numpy's BLAS too: its eigh on every core beside a busy torch slowed both."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from repro.cli import limit_threads
+
+    torch_before, blas_before = torch.get_num_threads(), {p["prefix"]: p["num_threads"] for p in threadpool_info()}
+    try:
+        limit_threads(1)
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    finally:
+        torch.set_num_threads(torch_before)
+        threadpool_limits(blas_before)

@@ -105,3 +105,18 @@ def test_bad_inputs_are_rejected():
         g.log_prob(torch.zeros(1, 2), 0.0)
     with pytest.raises(ValueError, match="sigma must be"):
         g.score(torch.zeros(3, 2), torch.ones(2))
+
+
+def test_log_prob_levels_matches_torch_logsumexp_when_terms_underflow():
+    """Far-apart modes at small sigma make most terms e^-1000s (float32 subnormals if not clamped): the result must
+    stay torch's logsumexp of the component terms (up to the rounding of the terms themselves)."""
+    means = torch.tensor([[0.0] * 8, [40.0] * 8, [-40.0] * 8], dtype=torch.float64)
+    z = torch.randn(8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.cat([means + 0.3 * z[:3], 20 * z[3:]])
+    sigmas = torch.logspace(-2, 2, 50, dtype=torch.float64)
+    for dtype in (torch.float32, torch.float64):
+        g = GaussianMixture([0.2, 0.3, 0.5], means, stds=0.1, dtype=dtype)
+        ref = torch.stack([torch.logsumexp(g._component_log_probs(x, s), -1) for s in sigmas], -1)
+        got = g.log_prob_levels(x, sigmas)
+        assert got.dtype == dtype and torch.isfinite(got).all()
+        torch.testing.assert_close(got, ref, rtol=1e-6 if dtype == torch.float32 else 1e-13, atol=0)

@@ -16,6 +16,11 @@ from papers.subspace.operators import down, orthogonal, up
 from repro.diffusion.toy.gmm import GaussianMixture
 
 
+def _sq_dist(x: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """||x_b - mu_m||^2 as [B, M] for flat x [B, D] and means [M, ...] (no [B, M, D] intermediate)."""
+    return torch.cdist(x, means.flatten(1), compute_mode="donot_use_mm_for_euclid_dist").square()
+
+
 @dataclass
 class SubspaceMixture:
     weights: torch.Tensor  # [M]
@@ -61,11 +66,14 @@ class SubspaceMixture:
         xd = x.double()
         s2 = sigma.double().reshape(-1, 1) ** 2
         va, vb = self.sub_std**2 + s2, self.orth_std**2 + s2  # [B, 1]
-        ys = down(xd, self.levels).flatten(1)
-        xo = orthogonal(xd, self.levels).flatten(1)
-        da = (ys[:, None] - self.sub_means.flatten(1)[None]).square().sum(-1)  # [B, M]
-        db = (xo[:, None] - self.orth_means.flatten(1)[None]).square().sum(-1)
-        resp = torch.softmax(torch.log(self.weights) - 0.5 * da / va - 0.5 * db / vb, dim=-1)
+        y = down(xd, self.levels)
+        ys, xo = y.flatten(1), (xd - up(y, self.levels)).flatten(1)  # (I - P) x without a second `down`
+        resp = torch.softmax(
+            torch.log(self.weights)
+            - 0.5 * _sq_dist(ys, self.sub_means) / va
+            - 0.5 * _sq_dist(xo, self.orth_means) / vb,
+            dim=-1,
+        )
         sub = up(((resp @ self.sub_means.flatten(1) - ys) / va).reshape(-1, *self.sub_means.shape[1:]), self.levels)
         orth = ((resp @ self.orth_means.flatten(1) - xo) / vb).reshape(x.shape)
         return (sub + orth).to(x.dtype)

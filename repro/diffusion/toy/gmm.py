@@ -14,6 +14,18 @@ import torch
 SigmaLike = float | torch.Tensor
 
 
+# exp of an argument below this gives a float32 subnormal, which takes a slow path (~10x); e^-87 < 1e-37 is far
+# below the rounding of a sum that holds a 1 (the max term), so clamping there leaves logsumexp bit-identical
+_EXP_FLOOR = -87.0
+
+
+def _logsumexp_first(comp: torch.Tensor) -> torch.Tensor:
+    """logsumexp over dim 0, as torch.logsumexp (same max shift and summation order) but with negligible terms
+    clamped to `_EXP_FLOOR` so that no subnormal is formed; for finite inputs."""
+    peak = comp.amax(0)
+    return (comp - peak).clamp_min_(_EXP_FLOOR).exp_().sum(0).log_().add_(peak)
+
+
 class GaussianMixture:
     """sum_m w_m N(mu_m, s_m^2 I) in d dimensions; computations run in `dtype` (float64 by default)."""
 
@@ -78,7 +90,7 @@ class GaussianMixture:
         const = torch.log(self.weights)[:, None] - 0.5 * self.dim * torch.log(2 * math.pi * var)  # [M, K]
         # components first, so the reduction over M runs across contiguous [B, K] slices
         comp = torch.addcdiv(const[:, None, :], self._sq_dist(xd).T[:, :, None], var[:, None, :], value=-0.5)
-        return torch.logsumexp(comp, dim=0)
+        return _logsumexp_first(comp)
 
     def responsibilities(self, x: torch.Tensor, sigma: SigmaLike = 0.0) -> torch.Tensor:
         """Posterior component probabilities r_m(x) under p_sigma, shape [B, M]."""
