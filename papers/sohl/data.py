@@ -93,19 +93,21 @@ def dead_leaves(
     yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
     img = torch.zeros(n, size, size)
     free = torch.ones(n, size, size, dtype=torch.bool)
+    active = torch.arange(n)  # images with a free pixel; every image still draws its disk, so the stream is fixed
     for _ in range(max_disks):
-        if not free.any():
+        active = active[free[active].flatten(1).any(1)]
+        if not len(active):
             break
-        c = torch.rand(n, 2, generator=gen) * (size + 2 * r_max) - r_max
-        v = torch.rand(n, generator=gen)
+        c = (torch.rand(n, 2, generator=gen) * (size + 2 * r_max) - r_max)[active]
+        v = torch.rand(n, generator=gen)[active]
         # inverse CDF of p(r) ~ r^-3 on [r_min, r_max]
         a, b = r_min**-2, r_max**-2
         r = (a - v * (a - b)) ** -0.5
-        grey = torch.rand(n, generator=gen)
+        grey = torch.rand(n, generator=gen)[active]
         inside = (xx[None] - c[:, 0, None, None]) ** 2 + (yy[None] - c[:, 1, None, None]) ** 2 <= r[:, None, None] ** 2
-        hit = inside & free
-        img = torch.where(hit, grey[:, None, None], img)
-        free &= ~inside
+        hit = inside & free[active]
+        img[active] = torch.where(hit, grey[:, None, None], img[active])
+        free[active] &= ~inside
     if free.any():
         raise RuntimeError(f"dead leaves: {int(free.sum())} pixels uncovered after {max_disks} disks; raise max_disks")
     return img[:, None]

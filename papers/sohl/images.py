@@ -5,7 +5,10 @@ rescaled by one global mean and scale to unit variance (paper Sec. 3.2); K is re
 the colour channels summed, against the unit-variance Gaussian null.
 
 CIFAR-10, dead leaves and bark run the stage functions here (`module_name` in papers/sohl/__init__.py) and differ
-only in their loader (`LOADERS`), which reads the config's `source:` section; MNIST adds Parzen rows (mnist.py).
+only in their loader (`LOADERS`), which reads the config's `source:` section. Sample quality is the Parzen
+log-likelihood of the test images under the samples (`parzen_rows`: MNIST's Table 2 protocol, and dead leaves').
+
+K is a bound of the model itself, not a score of a generator's samples, so it has no sanity rows.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from papers.sohl.gaussian import GaussianDiffusion, Schedule  # noqa: E402
 from papers.sohl.nets import ImageReverseNet  # noqa: E402
 from repro.config import ExperimentConfig, read_from  # noqa: E402
 from repro.data.augment import dequantize  # noqa: E402
+from repro.metrics.parzen import DEFAULT_SIGMAS, parzen_evaluate  # noqa: E402
+from repro.metrics.sanity import matched_noise, sanity_rows  # noqa: E402
 from repro.run import MetricRow, Run  # noqa: E402
 from repro.sampling import load_samples, sample_shards, to_uint8  # noqa: E402
 from repro.train import load_trained  # noqa: E402
@@ -89,8 +94,12 @@ def sample(run: Run) -> None:
     sample_from(run, LOADERS[run.experiment](run))
 
 
+PARZEN = frozenset({"deadleaves"})  # loaders with a validation split for the Parzen bandwidth
+
+
 def evaluate(run: Run) -> None:
-    evaluate_on(run, LOADERS[run.experiment](run))
+    d = LOADERS[run.experiment](run)
+    evaluate_on(run, d, parzen_rows(run, d, DEFAULT_SIGMAS) if run.experiment in PARZEN else ())
 
 
 def prepared(run: Run, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, data.UnitScale]:
@@ -191,6 +200,42 @@ def posterior_figure(run: Run, d: ImageData) -> None:
         f"Posterior sampling (Sec. 2.5): denoising at noise variance {cfg.denoise_var} on unit-variance "
         f"data, and inpainting of a central {s}x{s} square with the other pixels clamped at every step.",
     )
+
+
+def parzen_rows(run: Run, d: ImageData, sigmas: Sequence[float]) -> list[MetricRow]:
+    """Parzen log-likelihood (bits per image) of the test images under the model's samples, and its sanity rows.
+
+    The bandwidth is chosen on the validation split for each set of centres. `sanity=real` takes as many
+    training images as samples (the paper's "perfect model"; disjoint from validation and test), `sanity=noise`
+    as many draws of noise matched to the training images' per-pixel mean and std.
+    """
+    n = run.cfg.n_samples
+    samples = torch.from_numpy(load_samples(run, "samples")).permute(0, 3, 1, 2).float() / 255
+
+    def score(centres: torch.Tensor) -> tuple[float, float]:
+        res = parzen_evaluate(centres.flatten(1), d.valid.flatten(1), d.test.flatten(1), tuple(sigmas))
+        run.log(
+            f"Parzen, {res.n_centers} centres: {res.mean_bits:.1f} +- {res.stderr_bits:.1f} bits, sigma {res.sigma:.3f}"
+        )
+        return res.mean_bits, res.stderr_bits
+
+    value, stderr = score(samples)
+    setting = {"n_centres": n}
+    model = MetricRow(
+        dataset=d.name,
+        setting={"model": "diffusion", **setting},
+        metric="parzen_loglik",
+        value=value,
+        stderr=stderr,
+        unit="bits",
+        n_samples=len(samples),
+        seed=run.seed,
+    )
+    real, noise = d.train[:n], matched_noise(d.train, n, run.seed)
+    sanity = sanity_rows(
+        {"parzen_loglik": ("bits", score)}, real, noise, dataset=d.name, seed=run.seed, setting=setting
+    )
+    return [model, *sanity]
 
 
 def evaluate_on(run: Run, d: ImageData, extra_rows: Sequence[MetricRow] = ()) -> None:

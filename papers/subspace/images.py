@@ -2,8 +2,14 @@
 (full vs subspace at the same N on one grid) with NFE/cost/wall-time accounting, RMSD table, rows and figures.
 
 `ImageConfig` holds the keys both image experiments share: on top of `SubspaceConfig`, the dataset, the VE
-loss's `eps`, the `training:` section of the score nets (read by `repro.train.TrainConfig.from_config`) and the
-sampling batch size. `sample_stage` and `evaluate_stage` are the bodies of both experiments' stages.
+loss's `eps`, the `training:` section of the score nets (read by `repro.train.TrainConfig.from_config`), the
+sampling batch size and the number of sampling seeds. `sample_stage` and `evaluate_stage` are the bodies of both
+experiments' stages.
+
+Sampling seeds: every arm draws `sample_seeds` consecutive sets of `n_samples` (one seed per sample, so the sets
+are disjoint and set k of every arm uses the same seeds). Quality is measured per set; an arm's row is the mean
+over sets with its stderr, and each subspace arm gets `<metric>_diff_subspace_minus_full` (paired over sets, with
+stderr) and that difference in stderr units (`..._z`), on which a claim can put a plain rule.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ from repro.config import read_from
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
 from repro.diffusion.sde import VESDE, append_zero, geometric_sigmas
+from repro.metrics.distances import mean_stderr
+from repro.metrics.sanity import paired_difference, seed_label
 from repro.rng import StackedGenerator
 from repro.run import MetricRow, Run
 from repro.sampling import load_samples, sample_shards, to_uint8
 
-Quality = Callable[[np.ndarray], dict[str, tuple[float, float | None]]]
+Values = dict[str, tuple[float, float | None]]  # metric -> (value, stderr)
+Quality = Callable[[np.ndarray], Values]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +46,7 @@ class ImageConfig(SubspaceConfig):
     eps: float
     training: dict[str, Any]
     batch_size: int = read_from("sample")  # divergence and sampling batches (training's: its `training:` section)
+    sample_seeds: int = read_from("sample", 1)  # sets of `n_samples` per arm (paired differences need >= 2)
 
 
 def level_name(size: int, level: int) -> str:
@@ -173,7 +183,7 @@ def sample_arms(
             counts["nfe_sub"], counts["nfe_full"] = (sub.nfe if sub else 0), full.nfe
             return to_uint8(to_images(x).float())
 
-        sample_shards(run, arm["name"], cfg.n_samples, cfg.batch_size, fn)
+        sample_shards(run, arm["name"], cfg.n_samples * cfg.sample_seeds, cfg.batch_size, fn)
         if counts["n"]:
             sub_dim = c * (size >> arm["level"]) ** 2 if arm["level"] else 0
             timing[arm["name"]] = {
@@ -203,39 +213,79 @@ def _arm_rows(
         "nfe_full": (t["nfe_full"], "evaluations"),
         "cost_fraction": (t["cost_dims"] / full_cost, "of full"),
     }
-    common = {"dataset": run.cfg.dataset, "setting": setting, "n_samples": n, "seed": run.seed}
+    common = {"dataset": run.cfg.dataset, "setting": setting, "n_samples": n, "seed": _seeds(run)}
     return [MetricRow(metric=m, value=float(v), stderr=e, **common) for m, (v, e) in values.items()] + [
         MetricRow(metric=m, value=float(v), unit=unit, **common) for m, (v, unit) in extra.items()
     ]
 
 
+def _seeds(run: Run) -> int | str:
+    """The `seed` cell of an arm's rows: the run's seed, or its sampling sets ("0+1+2") when there are several."""
+    n = run.cfg.sample_seeds
+    return run.seed if n == 1 else seed_label(range(n))
+
+
+def seed_quality(quality: Quality, samples: np.ndarray, n: int) -> tuple[Values, dict[str, list[float]]]:
+    """(value, stderr) per metric over the sampling sets (consecutive `n` samples; a single set keeps the metric's
+    own stderr) and the per-set values {metric: [value per set]} for paired differences."""
+    per_set = [quality(samples[i : i + n]) for i in range(0, len(samples), n)]
+    values = {m: [float(q[m][0]) for q in per_set] for m in per_set[0]}
+    if len(per_set) == 1:
+        return per_set[0], values
+    return {m: mean_stderr(v) for m, v in values.items()}, values
+
+
 def _ratio_rows(run: Run, results: dict[str, Any]) -> list[MetricRow]:
-    """Quality and wall time of every subspace arm divided by the full sampler's: the claim metrics."""
+    """Quality and wall time of every subspace arm divided by the full sampler's (means over sampling sets)."""
     full = results["full"]
     rows = []
     for arm, r in results.items():
         if arm == "full":
             continue
-        setting = {"subspace": r["subspace"], "cut_rule": r["rule"], "cut_time": round(r["cut_time"], 4)}
         ratios = {f"{m}_ratio": value / full["quality"][m] for m, value in r["quality"].items()}
         ratios["wall_ratio"] = r["wall"] / full["wall"]
         rows += [
             MetricRow(
                 dataset=run.cfg.dataset,
-                setting=setting,
+                setting=_cut_setting(r),
                 metric=metric,
                 value=float(value),
                 unit="ratio",
                 n_samples=run.cfg.n_samples,
-                seed=run.seed,
+                seed=_seeds(run),
             )
             for metric, value in ratios.items()
         ]
     return rows
 
 
+def _cut_setting(r: dict[str, Any]) -> dict[str, Any]:
+    return {"subspace": r["subspace"], "cut_rule": r["rule"], "cut_time": round(r["cut_time"], 4)}
+
+
+def _difference_rows(run: Run, results: dict[str, Any]) -> list[MetricRow]:
+    """Per subspace arm and quality metric: subspace − full, paired over sampling sets (mean, stderr), and that
+    difference divided by its stderr (`_z`). Needs >= 2 sets; a zero stderr gives no `_z` row."""
+    full = results["full"]["per_set"]
+    rows = []
+    for arm, r in results.items():
+        if arm == "full":
+            continue
+        common = {"dataset": run.cfg.dataset, "setting": _cut_setting(r), "n_samples": run.cfg.n_samples}
+        for m, values in r["per_set"].items():
+            if len(values) < 2:
+                continue
+            diff, se = paired_difference(values, full[m])
+            name = f"{m}_diff_subspace_minus_full"
+            rows.append(MetricRow(metric=name, value=diff, stderr=se, seed=_seeds(run), **common))
+            if se:
+                rows.append(MetricRow(metric=f"{name}_z", value=diff / se, unit="stderr", seed=_seeds(run), **common))
+    return rows
+
+
 def arm_results(run: Run, arms: list[str], quality: Quality, size: int) -> tuple[list[MetricRow], dict[str, Any]]:
-    """Metric rows (quality metrics, NFE, cost fraction, wall time, ratios to the full sampler) for every arm."""
+    """Metric rows (quality metrics, NFE, cost fraction, wall time, ratios and paired differences to the full
+    sampler) for every arm."""
     timing = run.load_json("timing.json")
     full_cost = timing["full"]["cost_dims"]
     rows, results = [], {}
@@ -249,10 +299,11 @@ def arm_results(run: Run, arms: list[str], quality: Quality, size: int) -> tuple
             "cut_time": "" if t["cut_time"] is None else round(t["cut_time"], 4),
             "n_steps": run.cfg.n_steps,
         }
-        values = quality(samples)
-        rows += _arm_rows(run, setting, values, t, full_cost, len(samples))
+        values, per_set = seed_quality(quality, samples, run.cfg.n_samples)
+        rows += _arm_rows(run, setting, values, t, full_cost, run.cfg.n_samples)
         results[arm] = {
             "quality": {k: v[0] for k, v in values.items()},
+            "per_set": per_set,
             "cost": t["cost_dims"] / full_cost,
             "wall": t["wall_per_sample"],
             "subspace": setting["subspace"],
@@ -260,7 +311,7 @@ def arm_results(run: Run, arms: list[str], quality: Quality, size: int) -> tuple
             "cut_time": t["cut_time"],
             "samples": samples[:36],
         }
-    return rows + _ratio_rows(run, results), results
+    return rows + _ratio_rows(run, results) + _difference_rows(run, results), results
 
 
 def divergence_rows(run: Run, div: dict[str, Any]) -> list[MetricRow]:

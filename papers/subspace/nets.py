@@ -11,6 +11,7 @@ decoder resizes to the skip connection's size.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -31,22 +32,26 @@ class _Block(nn.Module):
 
 
 class SmallScoreNet(nn.Module):
-    """Two-resolution conv U-Net with a Fourier embedding of log σ."""
+    """Conv U-Net over `depth` resolutions (stride-2 steps, width then 2·width channels) with a Fourier embedding of
+    log σ. A third resolution (28 → 14 → 7) lets the net see a whole digit at little extra cost."""
 
-    def __init__(self, channels: int = 1, width: int = 32, data_std: float = 0.5) -> None:
+    def __init__(self, channels: int = 1, width: int = 32, data_std: float = 0.5, depth: int = 2) -> None:
         super().__init__()
         if width % 8:
             raise ValueError(f"width must be a multiple of 8 (GroupNorm), got {width}")
+        if depth < 2:
+            raise ValueError(f"depth must be at least 2 resolutions, got {depth}")
         self.register_buffer("data_std", torch.tensor(float(data_std)))
         self.register_buffer("freqs", torch.randn(width // 2, generator=torch.Generator().manual_seed(0)) * 4.0)
         emb = 4 * width
+        ch = [width] + [2 * width] * (depth - 1)
         self.embed = nn.Sequential(nn.Linear(width, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.inp = nn.Conv2d(channels, width, 3, padding=1)
-        self.enc = _Block(width, width, emb)
-        self.down = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)
-        self.mid1, self.mid2 = _Block(2 * width, 2 * width, emb), _Block(2 * width, 2 * width, emb)
-        self.up = nn.Conv2d(2 * width, width, 3, padding=1)
-        self.dec = _Block(2 * width, width, emb)
+        self.enc = nn.ModuleList(_Block(c, c, emb) for c in ch[:-1])
+        self.down = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in pairwise(ch))
+        self.mid1, self.mid2 = _Block(ch[-1], ch[-1], emb), _Block(ch[-1], ch[-1], emb)
+        self.up = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in pairwise(ch))
+        self.dec = nn.ModuleList(_Block(2 * c, c, emb) for c in ch[:-1])
         self.out = nn.Conv2d(width, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -55,9 +60,13 @@ class SmallScoreNet(nn.Module):
         e = self.embed(torch.cat([ang.sin(), ang.cos()], -1))
         s = sigma.reshape(-1, 1, 1, 1)
         var = s**2 + self.data_std**2
-        h0 = self.enc(self.inp(x * var.rsqrt()), e)
-        h = self.mid2(self.mid1(self.down(h0), e), e)
-        h = self.up(F.interpolate(h, size=h0.shape[-2:], mode="nearest"))
-        h = self.dec(torch.cat([h, h0], 1), e)
+        h, skips = self.inp(x * var.rsqrt()), []
+        for enc, down in zip(self.enc, self.down, strict=True):
+            skips.append(enc(h, e))
+            h = down(skips[-1])
+        h = self.mid2(self.mid1(h, e), e)
+        for i in reversed(range(len(skips))):
+            h = self.up[i](F.interpolate(h, size=skips[i].shape[-2:], mode="nearest"))
+            h = self.dec[i](torch.cat([h, skips[i]], 1), e)
         c_out = s * self.data_std * var.rsqrt()
         return c_out * self.out(F.silu(h)) / s**2 - x / var

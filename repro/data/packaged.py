@@ -4,7 +4,8 @@
 - `digits`: scikit-learn's `load_digits` (1797 8x8 images, values 0..16).
 
 Splits are stratified per class from a fixed seed: 80% train, 10% valid, 10% test of every class
-(mnist5000: 4000 / 500 / 500; digits: 1438 / 179 / 180). "valid" exists for model selection such as the
+(mnist5000: 4000 / 500 / 500; digits: 1438 / 179 / 180), each in a fixed shuffled order, so its first n images
+are a random sample of every class, not the first classes. "valid" exists for model selection such as the
 Parzen bandwidth; "all" returns every image in the package's order.
 """
 
@@ -39,7 +40,8 @@ def _raw(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def split_indices(labels: np.ndarray, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
-    """Stratified train/valid/test index arrays (each sorted), disjoint and covering every index once."""
+    """Stratified train/valid/test index arrays, disjoint and covering every index once, each in a fixed shuffled
+    order: the packages list digits class by class, so a sorted split's first n would be a few classes only."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "test": []}
     for c in np.unique(labels):
@@ -49,7 +51,7 @@ def split_indices(labels: np.ndarray, seed: int = SPLIT_SEED) -> dict[str, np.nd
         parts["train"].append(idx[:n_train])
         parts["valid"].append(idx[n_train : n_train + n_valid])
         parts["test"].append(idx[n_train + n_valid :])
-    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+    return {k: rng.permutation(np.concatenate(v)) for k, v in parts.items()}
 
 
 def load_packaged(name: str, split: str = "train") -> LabelledImages:

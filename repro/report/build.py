@@ -12,7 +12,7 @@ from repro import atomic
 from repro import claims as claim_rules
 from repro.provenance import build_info, package_versions
 from repro.registry import PAPERS, PROJECT_ROOT, experiments
-from repro.report import page, plots, readme
+from repro.report import page, papertables, plots, readme
 from repro.report.data import RunDir, load_claims, load_results, load_runs
 from repro.report.model import ReportModel, ShownFigure, progress_rows
 from repro.report.preregistration import preregistration
@@ -150,6 +150,9 @@ def build_report(
             shown = ShownFigure(rel.as_posix(), fig.title, fig.caption, run.experiment, run.tier)
             experiment_figures.setdefault(run.key, []).append(shown)
     claim_figures, timing_figures = _own_figures(rows, runs, out_dir, written)
+    tables = papertables.fill_all(rows, claims, Path(papers_root) if papers_root is not None else None)
+    tables, drawn = papertables.draw_figures(tables, rows, claims, out_dir)
+    written.update(drawn)
     data_files = []
     for csv_path in sorted(results_dir.glob("*.csv")):
         _copy(csv_path, out_dir / "data" / csv_path.name, written)
@@ -168,6 +171,7 @@ def build_report(
         data_files=data_files,
         warnings=warnings,
         preregistration=preregistration(results_dir, Path(papers_root), claims) if papers_root is not None else None,
+        paper_tables=tables,
     )
     for name, text in (("index.html", page.render(model, title)), ("README.md", readme.render(model, title))):
         atomic.write_text(out_dir / name, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from repro.report.data import RunDir, paper_rank, stage_rank
+from repro.report.papertables import FilledTable
 from repro.report.preregistration import Preregistration
 from repro.report.summary import Row
 
@@ -57,6 +58,7 @@ class ReportModel:
     data_files: list[str]
     warnings: list[str] = field(default_factory=list)
     preregistration: Preregistration | None = None  # None: built without claims files
+    paper_tables: list[FilledTable] = field(default_factory=list)  # the papers' tables beside ours
 
     def paper_rows(self, paper: str) -> list[Row]:
         return [r for r in self.rows if r.paper == paper]

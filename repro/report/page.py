@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from repro.provenance import recorded_versions
-from repro.report import fmt
+from repro.report import fmt, papertables
 from repro.report.claimlines import STATUSES, ClaimLine, claim_lines, shown_statuses, shown_verdict, status_counts
 from repro.report.data import stage_rank
 from repro.report.model import Progress, ReportModel, ShownFigure
@@ -417,8 +417,28 @@ def preregistration_section(model: ReportModel) -> str:
     )
 
 
+def paper_tables_section(model: ReportModel) -> str:
+    """The papers' own tables with ours beside them (repro.report.papertables)."""
+    if not model.paper_tables:
+        return ""
+
+    def figure(f: papertables.TableFigure) -> str:
+        return _figure(ShownFigure(f.src, f.title, f.caption), wide=True)
+
+    tables = "".join(papertables.table_html(t, _table, figure) for t in model.paper_tables)
+    return (
+        '<section id="papertables"><h2>The papers\' tables</h2>'
+        '<p class="lead">Each table as the paper prints it, the paper\'s numbers (from <code>claims.yaml</code>, '
+        "shaded) beside ours (from the results CSVs, each with its tier and commit). A cell no run has measured says "
+        "which tier would measure it; cited baselines are not re-measured. Our laptop-scale analogues follow each "
+        "table: they measure a related quantity on other data and are never the paper's number.</p>"
+        f"{tables}</section>"
+    )
+
+
 def render(model: ReportModel, title: str) -> str:
     nav = ['<a href="#glance">At a glance</a>', '<a href="#summary">Summary</a>']
+    nav += ['<a href="#papertables">The papers\' tables</a>'] if model.paper_tables else []
     nav += [f'<a href="#{anchor("paper", p)}">{escape(p)}</a>' for p in model.papers]
     nav += ['<a href="#preregistration">Pre-registration</a>', '<a href="#timing">Timing</a>']
     nav.append('<a href="#provenance">Provenance</a>')
@@ -448,6 +468,7 @@ def render(model: ReportModel, title: str) -> str:
 {warnings}
 {glance_section(model)}
 {summary_section(model)}
+{paper_tables_section(model)}
 {"".join(paper_section(model, p) for p in model.papers)}
 {preregistration_section(model)}
 {timing_section(model)}

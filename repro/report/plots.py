@@ -22,13 +22,13 @@ CLAIMED_COLOR = "#0550ae"
 
 
 @contextmanager
-def _style() -> Iterator[None]:
+def style() -> Iterator[None]:
     """Seaborn's look for the report's figures only (no change to global matplotlib settings)."""
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
         yield
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -75,8 +75,8 @@ def claims_figure(rows: list[Row], path: Path, title: str) -> Path | None:
     frame = claims_frame(plottable(rows))
     if frame.empty:
         return None
-    with _style():
-        return _save(_claims_axes(frame, title), path)
+    with style():
+        return save(_claims_axes(frame, title), path)
 
 
 def _claims_axes(frame: pd.DataFrame, title: str):
@@ -153,14 +153,14 @@ def timing_figure(frame: pd.DataFrame, path: Path, title: str, always: bool = Fa
     if frame.empty:
         if not always:
             return None
-        with _style():
+        with style():
             fig, ax = plt.subplots(figsize=(5.2, 1.2))
             ax.text(0.5, 0.5, "no experiment has been timed yet", ha="center", va="center")
             ax.set_axis_off()
             ax.set_title(title, fontsize=11)
-            return _save(fig, path)
-    with _style():
-        return _save(_timing_axes(frame, title), path)
+            return save(fig, path)
+    with style():
+        return save(_timing_axes(frame, title), path)
 
 
 def _timing_axes(frame: pd.DataFrame, title: str):
