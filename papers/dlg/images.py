@@ -1,16 +1,19 @@
 """Sampling and scoring shared by the image experiments (mnist, cifar10, celebahq).
 
-A point of the NFE axis is {integrator, dlg: on|off, budget} (RK45: {integrator, dlg, tol}). Without DLG every
-sample has its own seed (repro.sampling). With DLG the samples come from persistent chains: chain c draws all its
-noise from its own seed, so its outputs do not depend on the batch it ran in, but consecutive outputs of one
-chain are correlated (as upstream: 50k CIFAR-10 samples from 200 chains). Samples are stored as uint8 PNG-free
-arrays, never JPEG; each point's NFE accounting is saved beside its samples. `ImageConfig` holds the keys the
-image experiments share (sigma_min, sigma_max, n_levels, n_samples, batch_size, points, dlg).
+A point of the NFE axis is {integrator, dlg: on|off, budget} (RK45: {integrator, dlg, tol}), sampled once per
+sampling seed. Without DLG every sample has its own seed (repro.sampling). With DLG the samples come from
+persistent chains: chain c draws all its noise from its own seed, so its outputs do not depend on the batch it
+ran in, but consecutive outputs of one chain are correlated (as upstream: 50k CIFAR-10 samples from 200 chains).
+Samples are stored as uint8 PNG-free arrays, never JPEG; each point's NFE accounting is saved beside its samples.
+With several sampling seeds a point's numbers are mean +- standard error over seeds, and each budget's two arms
+get a seed-paired difference row. `ImageConfig` holds the keys the image experiments share (sigma_min,
+sigma_max, n_levels, n_samples, batch_size, points, dlg).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +26,8 @@ from repro.atomic import atomic_path
 from repro.config import ExperimentConfig, read_from
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.sde import dlg_level_grid
+from repro.metrics.distances import mean_stderr
+from repro.metrics.sanity import paired_difference, seed_label
 from repro.rng import StackedGenerator
 from repro.run import MetricRow, Run
 from repro.sampling import sample_seed, to_uint8
@@ -73,6 +78,15 @@ class ImageConfig(ExperimentConfig):
         return dlg_level_grid(self.sigma_min, self.sigma_max, self.n_levels).float()
 
 
+# DLG chain c of sampling seed s draws from sample_seed(s, CHAIN_INDEX + c): the same base seed as the plain arm's
+# samples (so seeds never share streams across arms), at indices no plain sample reaches.
+CHAIN_INDEX = 5_000_000
+
+
+def sample_name(p: Point, seed: int) -> str:
+    return f"{p.name}_seed{seed}"
+
+
 def _save(run: Run, name: str, x: torch.Tensor, info: dict[str, Any]) -> None:
     path = run.path("samples", f"{name}.npz")
     with atomic_path(path) as tmp:
@@ -81,100 +95,151 @@ def _save(run: Run, name: str, x: torch.Tensor, info: dict[str, Any]) -> None:
     run.save_json(f"samples/{name}.json", info)
 
 
-@torch.no_grad()
-def sample_points(run: Run, score, classifier, levels: torch.Tensor, shape: tuple[int, ...]) -> None:
-    """Sample every configured point (skipping points already on disk) and record their NFE."""
+def _plain(
+    run: Run, counted: CountingScore, p: Point, seed: int, shape: tuple[int, ...], n_int: int, tol: float | None
+) -> torch.Tensor:
+    """The integrator alone: sample j starts from, and draws its noise from, its own seed."""
     cfg: ImageConfig = run.cfg
-    n, batch = cfg.n_samples, cfg.batch_size
-    dev = run.device
-    for p in cfg.points:
-        if (run.root / "samples" / f"{p.name}.json").exists():
-            continue
-        n_skip, n_int, tol = cfg.dlg.split(p.integrator, p.dlg, budget=p.budget, tol=p.tol)
-        counted = CountingScore(score)
-        if not p.dlg:
-            parts = []
-            for lo in range(0, n, batch):
-                gen = StackedGenerator([sample_seed(run.seed, j) for j in range(lo, min(n, lo + batch))], device=dev)
-                x0 = cfg.sigma_max * gen.randn(shape).to(dev)
-                parts.append(
-                    vanilla(
-                        counted,
-                        p.integrator,
-                        x0,
-                        sigma_max=cfg.sigma_max,
-                        n=n_int,
-                        sigma_min=cfg.sigma_min,
-                        tweedie_eps=cfg.dlg.tweedie_eps,
-                        tol=tol,
-                        noise=gen.randn_like,
-                    ).cpu()
-                )
-            x, nfe, calls, burn, rounds = torch.cat(parts), counted.nfe / math.ceil(n / batch), 0.0, 0, 1
-        else:
-            chains_n = cfg.dlg.chains
-            gen = StackedGenerator([sample_seed(run.seed + 1, c) for c in range(chains_n)], device=dev)
-            clf = ClassifierCalls(classifier)
-            settings = cfg.dlg.settings(n_skip, cfg.sigma_max, cfg.sigma_min)
-            chains = DLGChains(counted, clf, levels.to(dev), settings, noise=gen.randn_like)
-            chains.initialise(cfg.sigma_max * gen.randn(shape).to(dev))
-            burn, burn_calls = counted.nfe, clf.calls  # one-off burn-in: amortised, not in the per-sample NFE
-            rounds = math.ceil(n / chains_n)
-            x = torch.cat([chains.round(p.integrator, n_int, tol).cpu() for _ in range(rounds)])[:n]
-            nfe, calls = (counted.nfe - burn) / rounds, (clf.calls - burn_calls) / rounds
-        _save(
-            run,
-            p.name,
-            x,
-            {
-                "point": p.as_dict(),
-                "n_skip": n_skip,
-                "N": n_int,
-                "nfe_per_sample": nfe,
-                "classifier_calls_per_sample": calls,
-                "burn_in_nfe_per_chain": burn,
-                "burn_in_nfe_amortised": burn / rounds,
-                "n": int(x.shape[0]),
-            },
+    n, batch, dev = cfg.n_samples, cfg.batch_size, run.device
+    parts = []
+    for lo in range(0, n, batch):
+        gen = StackedGenerator([sample_seed(seed, j) for j in range(lo, min(n, lo + batch))], device=dev)
+        x0 = cfg.sigma_max * gen.randn(shape).to(dev)
+        parts.append(
+            vanilla(
+                counted,
+                p.integrator,
+                x0,
+                sigma_max=cfg.sigma_max,
+                n=n_int,
+                sigma_min=cfg.sigma_min,
+                tweedie_eps=cfg.dlg.tweedie_eps,
+                tol=tol,
+                noise=gen.randn_like,
+            ).cpu()
         )
-        run.log(f"{p.name}: {x.shape[0]} samples, NFE per sample {nfe:.1f} (n_skip {n_skip}, N {n_int})")
+    return torch.cat(parts)
 
 
-def load_point(run: Run, p: Point) -> tuple[np.ndarray, dict[str, Any]]:
-    path = run.root / "samples" / f"{p.name}.npz"
+def _dlg(
+    run: Run,
+    counted: CountingScore,
+    classifier,
+    levels: torch.Tensor,
+    p: Point,
+    seed: int,
+    shape: tuple[int, ...],
+    n_skip: int,
+    n_int: int,
+    tol: float | None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Persistent chains: burn in once, then rounds of n_skip sweeps + integrator. Returns (x, info)."""
+    cfg: ImageConfig = run.cfg
+    dev, chains_n = run.device, cfg.dlg.chains
+    gen = StackedGenerator([sample_seed(seed, CHAIN_INDEX + c) for c in range(chains_n)], device=dev)
+    clf = ClassifierCalls(classifier)
+    chains = DLGChains(
+        counted, clf, levels.to(dev), cfg.dlg.settings(n_skip, cfg.sigma_max, cfg.sigma_min), noise=gen.randn_like
+    )
+    chains.initialise(cfg.sigma_max * gen.randn(shape).to(dev))
+    burn, burn_calls = counted.nfe, clf.calls  # one-off burn-in: amortised, not in the per-sample NFE
+    rounds = math.ceil(cfg.n_samples / chains_n)
+    x = torch.cat([chains.round(p.integrator, n_int, tol).cpu() for _ in range(rounds)])[: cfg.n_samples]
+    info = {
+        "nfe_per_sample": (counted.nfe - burn) / rounds,
+        "classifier_calls_per_sample": (clf.calls - burn_calls) / rounds,
+        "burn_in_nfe_per_chain": burn,
+        "burn_in_nfe_amortised": burn / rounds,
+    }
+    return x, info
+
+
+@torch.no_grad()
+def sample_points(
+    run: Run, score, classifier, levels: torch.Tensor, shape: tuple[int, ...], seeds: Sequence[int] | None = None
+) -> None:
+    """Sample every configured point for every sampling seed (default: the run's), skipping those on disk."""
+    cfg: ImageConfig = run.cfg
+    for seed in seeds or (run.seed,):
+        for p in cfg.points:
+            name = sample_name(p, seed)
+            if (run.root / "samples" / f"{name}.json").exists():
+                continue
+            n_skip, n_int, tol = cfg.dlg.split(p.integrator, p.dlg, budget=p.budget, tol=p.tol)
+            counted = CountingScore(score)
+            if p.dlg:
+                x, info = _dlg(run, counted, classifier, levels, p, seed, shape, n_skip, n_int, tol)
+            else:
+                x = _plain(run, counted, p, seed, shape, n_int, tol)
+                info = {"nfe_per_sample": counted.nfe / math.ceil(cfg.n_samples / cfg.batch_size)}
+                info |= {"classifier_calls_per_sample": 0.0, "burn_in_nfe_per_chain": 0, "burn_in_nfe_amortised": 0}
+            _save(run, name, x, {"point": p.as_dict(), "seed": seed, "n_skip": n_skip, "N": n_int, **info, "n": len(x)})
+            run.log(
+                f"{name}: {len(x)} samples, NFE per sample {info['nfe_per_sample']:.1f} (n_skip {n_skip}, N {n_int})"
+            )
+
+
+def load_point(run: Run, p: Point, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    path = run.root / "samples" / f"{sample_name(p, seed)}.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the sample stage of {run.paper}/{run.experiment} first")
-    return np.load(path)["samples"], run.load_json(f"samples/{p.name}.json")
+    return np.load(path)["samples"], run.load_json(f"samples/{sample_name(p, seed)}.json")
 
 
-def metric_rows(run: Run, dataset: str, fid_fn, metric: str = "fid", unit: str = "FID") -> list[MetricRow]:
-    """Per point: the FID-like number from `fid_fn(uint8 samples [N, H, W, C])`, measured NFE, classifier calls."""
-    rows = []
-    for p in run.cfg.points:
-        x, info = load_point(run, p)
-        measured = [(metric, fid_fn(x), unit), ("nfe", info["nfe_per_sample"], "score evals")]
-        if p.dlg:
-            measured += [
-                ("classifier_calls", info["classifier_calls_per_sample"], "calls"),
-                ("burn_in_nfe_amortised", info["burn_in_nfe_amortised"], "score evals per sample"),
-            ]
-        setting = {**p.setting, "n_skip": info["n_skip"], "N": info["N"]}
-        rows += [
-            MetricRow(
-                dataset=dataset,
-                setting=setting,
-                metric=name,
-                value=float(value),
-                unit=unit_of,
-                n_samples=int(x.shape[0]),
-                seed=run.seed,
-            )
-            for name, value, unit_of in measured
+def _measure(run: Run, p: Point, seed: int, fid_fn, metric: str, unit: str) -> tuple[int, dict[str, Any], list]:
+    """One point at one seed: (n, info, [(metric name, value, unit)])."""
+    x, info = load_point(run, p, seed)
+    measured = [(metric, fid_fn(x), unit), ("nfe", info["nfe_per_sample"], "score evals")]
+    if p.dlg:
+        measured += [
+            ("classifier_calls", info["classifier_calls_per_sample"], "calls"),
+            ("burn_in_nfe_amortised", info["burn_in_nfe_amortised"], "score evals per sample"),
         ]
+    return int(x.shape[0]), info, measured
+
+
+def metric_rows(
+    run: Run, dataset: str, fid_fn, metric: str = "fid", unit: str = "FID", seeds: Sequence[int] | None = None
+) -> list[MetricRow]:
+    """Per point: the FID-like `fid_fn(uint8 samples [N, H, W, C])`, measured NFE, classifier calls.
+
+    Each number is the mean over `seeds` (default: the run's seed) with its standard error. Where a budget point
+    has both arms, a `<metric>_diff_dlg_minus_plain` row gives the seed-paired difference (< 0: DLG better).
+    """
+    seeds = list(seeds or (run.seed,))
+    label = seed_label(seeds) if len(seeds) > 1 else seeds[0]
+    rows, arms = [], {}
+    for p in run.cfg.points:
+        per_seed = [_measure(run, p, s, fid_fn, metric, unit) for s in seeds]
+        n, info, _ = per_seed[0]
+        arms.setdefault((p.integrator, p.budget), {})[p.dlg] = [m[0][1] for _, _, m in per_seed]
+        setting = {**p.setting, "n_skip": info["n_skip"], "N": info["N"]}
+        for k, (name, _, unit_of) in enumerate(per_seed[0][2]):
+            value, stderr = mean_stderr([m[k][1] for _, _, m in per_seed])
+            rows.append(_row(dataset, setting, name, value, stderr, unit_of, n, label))
+    for (integ, budget), by_arm in arms.items():
+        if budget is not None and len(by_arm) == 2:  # RK45 picks its own NFE: its arms are not at a matched budget
+            value, stderr = paired_difference(by_arm[True], by_arm[False])
+            setting = {"integrator": integ, "budget": budget}
+            rows.append(_row(dataset, setting, f"{metric}_diff_dlg_minus_plain", value, stderr, unit, n, label))
     return rows
 
 
+def _row(dataset: str, setting, metric: str, value: float, stderr, unit: str, n: int, seed) -> MetricRow:
+    return MetricRow(
+        dataset=dataset,
+        setting=setting,
+        metric=metric,
+        value=float(value),
+        stderr=stderr,
+        unit=unit,
+        n_samples=n,
+        seed=seed,
+    )
+
+
 def plot_fid_vs_nfe(run: Run, rows: list[MetricRow], metric: str, name: str, title: str, caption: str) -> None:
+    """One panel per integrator that was run (the paper's Fig. 3 order), both arms, error bars over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,26 +248,41 @@ def plot_fid_vs_nfe(run: Run, rows: list[MetricRow], metric: str, name: str, tit
     from repro.run import format_setting
 
     nfe = {format_setting(r.setting): r.value for r in rows if r.metric == "nfe"}
-    order = ["kar1", "pfode", "rk45", "kar2", "rd", "em"]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7))
-    for ax, integ in zip(axes.flat, order, strict=True):
-        for arm in ("off", "on"):
-            pts = sorted(
-                (nfe[format_setting(r.setting)], r.value)
-                for r in rows
-                if r.metric == metric and r.setting["integrator"] == integ and r.setting["dlg"] == arm
-            )
-            if pts:
-                ax.plot(
-                    *zip(*pts, strict=True),
-                    marker="o" if arm == "off" else "x",
-                    label="without DLG" if arm == "off" else "with DLG",
-                )
-        ax.set_xscale("log")
-        ax.set_title(integ)
-        ax.set_xlabel("NFE per sample")
-    axes[0, 0].set_ylabel(f"{metric} (lower is better)")
-    axes[1, 0].set_ylabel(f"{metric} (lower is better)")
+    run_integrators = {r.setting.get("integrator") for r in rows if r.metric == metric}
+    order = [i for i in ("kar1", "pfode", "rk45", "kar2", "rd", "em") if i in run_integrators]
+    cols = min(3, len(order))
+    n_rows = math.ceil(len(order) / cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4 * cols, 3.5 * n_rows), squeeze=False)
+    for ax, integ in zip(axes.ravel()[: len(order)], order, strict=True):
+        _panel(ax, rows, nfe, metric, integ)
+    for ax in axes.ravel()[len(order) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{metric} (lower is better)")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     run.save_figure(fig, name, title, caption)
+
+
+def _panel(ax, rows: list[MetricRow], nfe: dict[str, float], metric: str, integ: str) -> None:
+    from repro.run import format_setting
+
+    for arm in ("off", "on"):
+        pts = sorted(
+            (nfe[format_setting(r.setting)], r.value, r.stderr or 0.0)
+            for r in rows
+            if r.metric == metric and r.setting.get("integrator") == integ and r.setting.get("dlg") == arm
+        )
+        if pts:
+            ax.errorbar(
+                *zip(*pts, strict=True),
+                marker="o" if arm == "off" else "x",
+                capsize=3,
+                label="without DLG" if arm == "off" else "with DLG",
+            )
+    for r in rows:
+        if r.metric == metric and r.setting.get("sanity") == "real":
+            ax.axhline(r.value, color="grey", linestyle=":", label="held-out real data")
+    ax.set_xscale("log")
+    ax.set_title(integ)
+    ax.set_xlabel("NFE per sample")

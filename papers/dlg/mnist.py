@@ -1,9 +1,13 @@
-"""dlg/mnist: DLG vs six integrators on digits, with a small VE score net and level classifier trained here.
+"""dlg/mnist: DLG vs the integrators on digits, with a small VE score net and level classifier trained here.
 
-Data: the packaged 5000 MNIST digits (repro.data, 4000 train / 500 test), [0, 1]. Score model: `TinyScoreNet`
-(score_sde's continuous VE loss; `score_net.width`, `score_net.training`); level classifier: SimpleCNN on
-28x28x1 with the DMCMC objective (`classifier.training`). Quality: Frechet distance in a digit classifier's
-features (`repro.metrics.classifier.fid_lenet`, trained `feature_classifier_steps`) against the test split.
+Data: the packaged 5000 MNIST digits (repro.data, 4000 train / 500 valid / 500 test), [0, 1]. Score model:
+`TinyScoreNet` (score_sde's continuous VE loss; `score_net.width`, `score_net.training`); level classifier:
+SimpleCNN on 28x28x1 with the DMCMC objective (`classifier.training`). Both are trained once; every point is
+sampled under `seeds` sampling seeds. Quality: Frechet distance in a digit classifier's features
+(`repro.metrics.classifier.fid_lenet`, trained `feature_classifier_steps` on the train split) against the test
+split. Its sanity rows: `n_samples` valid digits drawn at random (real, held out from the reference and from every
+training) and noise matched to the test split's pixel mean and std. The split's indices are sorted and the package
+lists digits by class, so the first n of a split are one or two classes: never take a prefix as "real".
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import torch
 from papers.dlg.classifier import SimpleCNN, level_loss
 from papers.dlg.images import ImageConfig, metric_rows, plot_fid_vs_nfe, sample_points
 from papers.dlg.nets import TinyScoreNet
+from repro.config import read_from
 from repro.data.batches import TensorBatches
 from repro.diffusion.losses import ve_dsm_loss
 from repro.diffusion.sde import VESDE
-from repro.run import MetricRow, Run
+from repro.run import Run
 
 if TYPE_CHECKING:
     from repro.train import TrainConfig
@@ -43,6 +48,10 @@ class Config(ImageConfig):
     score_net: ScoreNet
     classifier: Trained
     feature_classifier_steps: int
+    seeds: int = read_from("sample")  # sampling seeds run.seed, run.seed + 1, ...
+
+    def sampling_seeds(self, base: int) -> list[int]:
+        return list(range(base, base + self.seeds))
 
 
 def _data(run: Run, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,31 +103,27 @@ def _load(run: Run):
 
 def sample(run: Run) -> None:
     score_net, clf = _load(run)
-    sample_points(run, score_net, clf, run.cfg.levels(), (1, 28, 28))
+    sample_points(run, score_net, clf, run.cfg.levels(), (1, 28, 28), run.cfg.sampling_seeds(run.seed))
+
+
+def random_subset(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """`n` rows of `x` drawn without replacement (a split is sorted by class, so a prefix is one or two digits)."""
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
 def evaluate(run: Run) -> None:
-    from repro.metrics.classifier import fid_lenet, load_classifier
+    from repro.metrics.classifier import fid_lenet_against, load_classifier
+    from repro.metrics.sanity import matched_noise, sanity_rows
 
     cfg: Config = run.cfg
-    feat = load_classifier(run.root / "feature_classifier.pt")
     ref, _ = _data(run, "test")
+    fid = fid_lenet_against(load_classifier(run.root / "feature_classifier.pt"), ref)
     unit = "Frechet distance (digit-classifier features)"
-    rows = metric_rows(run, cfg.dataset, lambda x: fid_lenet(feat, x, ref), metric="fid_lenet", unit=unit)
-    # the metric's floor at this sample size: as many real training digits as samples, against the same test set
-    train, _ = _data(run, "train")
+    rows = metric_rows(run, cfg.dataset, fid, metric="fid_lenet", unit=unit, seeds=cfg.sampling_seeds(run.seed))
     n = cfg.n_samples
-    rows.append(
-        MetricRow(
-            dataset=cfg.dataset,
-            setting={"integrator": "data", "dlg": "off"},
-            metric="fid_lenet",
-            value=float(fid_lenet(feat, train[:n], ref)),
-            unit=unit,
-            n_samples=min(n, len(train)),
-            seed=run.seed,
-        )
-    )
+    noise = matched_noise(ref, n, run.seed)
+    real = random_subset(_data(run, "valid")[0], n, run.seed)
+    rows += sanity_rows({"fid_lenet": (unit, fid)}, real, noise, dataset=cfg.dataset, seed=run.seed)
     run.save_metrics(rows)
     plot_fid_vs_nfe(
         run,
@@ -126,6 +131,7 @@ def evaluate(run: Run) -> None:
         "fid_lenet",
         "fid_vs_nfe",
         "DLG on digits: classifier-feature FID vs NFE",
-        "Small VE score net and level classifier trained on the packaged MNIST digits; six integrators "
-        "without and with DLG at matched per-sample NFE (n_skip + integrator + Tweedie).",
+        "Small VE score net and level classifier trained on the packaged MNIST digits; integrators without and "
+        f"with DLG at matched per-sample NFE (n_skip + integrator + Tweedie); mean +- s.e. over {cfg.seeds} "
+        "sampling seeds.",
     )

@@ -9,7 +9,7 @@ so, and they are never compared with an Inception claim.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repro import atomic
-from repro.metrics.distances import frechet_distance
+from repro.metrics.distances import frechet_distance_stats, gaussian_fit
 from repro.metrics.manifold import precision_recall
 
 
@@ -156,7 +156,19 @@ def accuracy(model: LeNet, x: np.ndarray | torch.Tensor, labels: np.ndarray | to
 
 def fid_lenet(model: LeNet, samples: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor) -> float:
     """Fréchet distance between Gaussian fits of the classifier's penultimate features of two image sets."""
-    return frechet_distance(classifier_features(model, samples), classifier_features(model, reference))
+    return fid_lenet_against(model, reference)(samples)
+
+
+def fid_lenet_against(
+    model: LeNet, reference: np.ndarray | torch.Tensor
+) -> Callable[[np.ndarray | torch.Tensor], float]:
+    """`fid_lenet(model, ·, reference)` with the reference's fit computed once, for scoring many sample sets."""
+    mu, cov = gaussian_fit(classifier_features(model, reference))
+
+    def fid(samples: np.ndarray | torch.Tensor) -> float:
+        return frechet_distance_stats(*gaussian_fit(classifier_features(model, samples)), mu, cov)
+
+    return fid
 
 
 def inception_score_from_probs(probs: np.ndarray, splits: int = 1) -> tuple[float, float]:
