@@ -12,6 +12,17 @@ def official_fixtures() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: intra-op threads only add synchronisation (badly so on a shared, oversubscribed CPU)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _cuda_available() -> bool:
     try:
         import torch

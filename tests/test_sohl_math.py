@@ -15,13 +15,7 @@ from papers.sohl.nets import MLP, VectorReverseNet, bump_matrix
 LN2 = math.log(2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (badly so on a shared, oversubscribed CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gaussian_model(T: int = 10, d: int = 2, beta1: float = 0.01, learned: bool = False, mean_param="forward"):

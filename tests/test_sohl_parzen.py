@@ -17,12 +17,7 @@ from repro.sampling import sample_shards, to_uint8
 SIGMAS = (0.1, 0.2, 0.4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def smoke_run(tmp_path: Path) -> Run:

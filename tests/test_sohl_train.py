@@ -16,13 +16,7 @@ from repro.train import TrainConfig, train
 LN2 = math.log(2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (badly so on a shared, oversubscribed CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gmm_log_prob(x: torch.Tensor, means: torch.Tensor, std: float) -> torch.Tensor:
