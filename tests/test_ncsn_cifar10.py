@@ -62,3 +62,29 @@ def test_own_training_offers_its_kept_snapshots_in_step_order(tmp_path):
     loaded = _net(run, found[0])
     want = nets[2].state_dict()
     assert all(torch.equal(v, want[k]) for k, v in loaded.state_dict().items())
+
+
+def test_fid_against_a_stats_file_names_it_in_the_rows_setting(tmp_path, monkeypatch):
+    """`fid_stats`: the validated file (not the train split) is the FID reference, and the row's setting says so."""
+    import numpy as np
+
+    import repro.metrics.fidelity as fidelity
+    from papers.ncsn.cifar10 import _quality, _reference
+    from repro.metrics.fid_stats import FidStats
+
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "ttur.npz", mu=np.zeros(2048), sigma=np.eye(2048))
+    run = _run(tmp_path, None)
+    run = replace(run, cfg=replace(run.cfg, synthetic_n=0, fid_stats="ttur.npz"))
+    seen = {}
+
+    def fake_metrics(samples, reference, **kw):
+        seen["reference"] = reference
+        return [
+            {"metric": "fid", "value": 1.0, "stderr": None, "unit": "", "n_samples": 2, "reference": reference.name}
+        ]
+
+    monkeypatch.setattr(fidelity, "fidelity_metrics", fake_metrics)
+    rows = _quality(run, np.zeros((2, 32, 32, 3), np.uint8), 2, ("fid",))
+    assert isinstance(seen["reference"], FidStats) and seen["reference"].source == "ttur"
+    assert _reference(rows[0]) == {"reference": seen["reference"].name} and "reference" not in rows[0]

@@ -5,6 +5,7 @@ uniform dequantisation and random flips; a checkpoint every 5000 steps; the one 
 samples is selected; 50,000 samples by annealed Langevin (code form, eps = 2e-5, T = 100, U[0,1] init, no final
 denoising); IS and FID with the TF-compatible Inception against CIFAR-10 train.
 
+`fid_stats` (a TTUR or score_sde statistics file under the data root) replaces the train split as the FID reference.
 `official_checkpoint` (a folder or file under the data root, e.g. `ncsn/run/logs/cifar10`) skips training: the
 official `checkpoint_<step>.pth` files of that folder are the selection candidates. Our own training keeps the
 weights every `training.keep_every` steps (5000 at the paper tier, as the official runs): those snapshots and the final
@@ -36,6 +37,7 @@ from papers.ncsn.images import (
     test_dsm_rows,
     train_ncsn,
 )
+from repro.config import read_from
 from repro.run import MetricRow, Run
 
 SHAPE = (3, 32, 32)
@@ -46,6 +48,7 @@ class Config(InpaintingConfig):
     """The image keys, plus the checkpoint selection: `select_n` samples per candidate, FID at `protocol_n`."""
 
     official_checkpoint: str | None
+    fid_stats: str | None = read_from("select", None)  # under the data root; None: statistics of the train split
     select_n: int
     protocol_n: int
 
@@ -124,6 +127,10 @@ def _quality(run: Run, samples: np.ndarray, n_protocol: int, metrics: tuple[str,
     if is_synthetic(run.cfg):  # rehearsal: the stand-in as the reference set, under its own cache name
         stand_in = to_uint8(load_images(run, "train")[0]).numpy()
         ref = Reference("synthetic-cifar10", "train", len(stand_in), lambda: stand_in)
+    elif run.cfg.fid_stats:
+        from repro.metrics.fid_stats import load_fid_stats
+
+        ref = load_fid_stats(Path(run.data_root) / run.cfg.fid_stats, dim=2048)
     else:
         ref = Reference(
             "cifar10", "train", 50000, lambda: to_uint8(load_dataset("cifar10", run.data_root, "train").images).numpy()
@@ -137,6 +144,11 @@ def _quality(run: Run, samples: np.ndarray, n_protocol: int, metrics: tuple[str,
         metrics=metrics,
         device=run.device,
     )
+
+
+def _reference(row: dict) -> dict:
+    """A row's `reference` (the statistics file its FID is against) moved into its setting, where protocols live."""
+    return {"reference": row.pop("reference")} if "reference" in row else {}
 
 
 def select(run: Run) -> None:
@@ -176,7 +188,7 @@ def evaluate(run: Run) -> None:
     selected = run.load_json("selected.json")["selected"]
     setting = {**sampling_setting(cfg), "checkpoint": selected["kind"], "step": selected["step"]}
     rows = [
-        MetricRow(dataset=cfg.dataset, setting=setting, seed=run.seed, **r)
+        MetricRow(dataset=cfg.dataset, setting={**setting, **_reference(r)}, seed=run.seed, **r)
         for r in _quality(run, x, cfg.protocol_n, ("isc", "fid"))
     ]
     rows.append(nfe_row(run, setting, len(x)))
