@@ -53,7 +53,8 @@ from papers.ncsn.images import (
 )
 from repro.config import read_from
 from repro.metrics.distances import mean_stderr
-from repro.metrics.sanity import paired_difference, seed_label
+from repro.metrics.sanity import difference_rows as paired_rows
+from repro.metrics.sanity import seed_label
 from repro.run import MetricRow, Run
 
 ARMS = ("ncsn", "baseline")
@@ -194,11 +195,8 @@ def difference_rows(cfg: Config, per_arm: dict[str, list[dict[str, float]]], see
     }
     rows = []
     for metric, unit in QUALITY.items():
-        diff, se = paired_difference(*([q[metric] for q in per_arm[arm]] for arm in ("baseline", "ncsn")))
-        name = f"{metric}_diff_baseline_minus_ncsn"
-        rows.append(MetricRow(metric=name, value=diff, stderr=se, unit=unit, **common))
-        if se:
-            rows.append(MetricRow(metric=f"{name}_z", value=diff / se, unit="stderr", **common))
+        baseline, ncsn = ([q[metric] for q in per_arm[arm]] for arm in ("baseline", "ncsn"))
+        rows += paired_rows(f"{metric}_diff_baseline_minus_ncsn", baseline, ncsn, unit, **common)
     return rows
 
 

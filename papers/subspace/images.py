@@ -31,7 +31,7 @@ from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
 from repro.diffusion.sde import VESDE, append_zero, geometric_sigmas
 from repro.metrics.distances import mean_stderr
-from repro.metrics.sanity import paired_difference, seed_label
+from repro.metrics.sanity import difference_rows, seed_label
 from repro.rng import StackedGenerator
 from repro.run import MetricRow, Run
 from repro.sampling import load_samples, sample_shards, to_uint8
@@ -275,11 +275,7 @@ def _difference_rows(run: Run, results: dict[str, Any]) -> list[MetricRow]:
         for m, values in r["per_set"].items():
             if len(values) < 2:
                 continue
-            diff, se = paired_difference(values, full[m])
-            name = f"{m}_diff_subspace_minus_full"
-            rows.append(MetricRow(metric=name, value=diff, stderr=se, seed=_seeds(run), **common))
-            if se:
-                rows.append(MetricRow(metric=f"{name}_z", value=diff / se, unit="stderr", seed=_seeds(run), **common))
+            rows += difference_rows(f"{m}_diff_subspace_minus_full", values, full[m], seed=_seeds(run), **common)
     return rows
 
 

@@ -81,6 +81,18 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, fl
     return mean_stderr(np.subtract(a, b))
 
 
+def difference_rows(
+    name: str, a: Sequence[float], b: Sequence[float], unit: str = "", **common: Any
+) -> list[MetricRow]:
+    """`name`: a - b paired by seed (mean, stderr), and `name_z`, that difference in stderr units, on which a claim
+    can put a plain rule (no `_z` row when the stderr is zero or unknown)."""
+    diff, se = paired_difference(a, b)
+    rows = [MetricRow(metric=name, value=diff, stderr=se, unit=unit, **common)]
+    if se:
+        rows.append(MetricRow(metric=f"{name}_z", value=diff / se, unit="stderr", **common))
+    return rows
+
+
 def ranking_violations(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     """Every metric with sanity rows must put each model row strictly between `sanity=real` and `sanity=noise`.
 
