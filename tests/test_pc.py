@@ -27,14 +27,14 @@ def test_corrector_step_formula() -> None:
     z = torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64)
     sigma = torch.full((3,), 0.5, dtype=torch.float64)
     score = gauss_score(1.0)
-    out, mean = langevin_corrector_step(score, x, sigma, snr=0.16, noise=fixed_noise(z))
+    out, mean = langevin_corrector_step(score, x, sigma, snr=0.16, noise=fixed_noise(z), norms="sample")
     s = score(x, sigma)
     for b in range(3):
         eps = 2 * (0.16 * z[b].norm() / s[b].norm()) ** 2
         torch.testing.assert_close(mean[b], x[b] + eps * s[b])
         torch.testing.assert_close(out[b], x[b] + eps * s[b] + (2 * eps).sqrt() * z[b])
-    # score_sde's batch-averaged norms
-    _, mean_b = langevin_corrector_step(score, x, sigma, snr=0.16, noise=fixed_noise(z), norms="batch")
+    # score_sde's batch-averaged norms (the default)
+    _, mean_b = langevin_corrector_step(score, x, sigma, snr=0.16, noise=fixed_noise(z))
     eps_b = 2 * (0.16 * z.flatten(1).norm(dim=1).mean() / s.flatten(1).norm(dim=1).mean()) ** 2
     torch.testing.assert_close(mean_b, x + eps_b * s)
 
@@ -45,8 +45,8 @@ def test_per_sample_norms_make_samples_batch_independent() -> None:
     z = torch.randn(4, 1, 4, 4, generator=g, dtype=torch.float64)
     sigma = torch.full((4,), 0.3, dtype=torch.float64)
     score = gauss_score(0.5)
-    full, _ = langevin_corrector_step(score, x, sigma, snr=0.2, noise=fixed_noise(z))
-    alone, _ = langevin_corrector_step(score, x[:1], sigma[:1], snr=0.2, noise=fixed_noise(z))
+    full, _ = langevin_corrector_step(score, x, sigma, snr=0.2, noise=fixed_noise(z), norms="sample")
+    alone, _ = langevin_corrector_step(score, x[:1], sigma[:1], snr=0.2, noise=fixed_noise(z), norms="sample")
     torch.testing.assert_close(full[:1], alone)
     full_b, _ = langevin_corrector_step(score, x, sigma, snr=0.2, noise=fixed_noise(z), norms="batch")
     alone_b, _ = langevin_corrector_step(score, x[:1], sigma[:1], snr=0.2, noise=fixed_noise(z), norms="batch")
@@ -71,7 +71,7 @@ def test_projected_corrector_leaves_subspace_component_unchanged() -> None:
 
 
 def test_corrector_one_step_second_moment_is_exact() -> None:
-    """For x ~ N(0, v I_D) with exact score, eps = 2 snr² v² ‖z‖²/‖x‖², and Gaussian moments
+    """Per-sample norms: for x ~ N(0, v I_D) with exact score, eps = 2 snr² v² ‖z‖²/‖x‖², and Gaussian moments
     (E‖z‖⁴ = D(D+2), E 1/‖x‖² = 1/(v(D−2))) give E‖x'‖²/(vD) = 1 + 4 snr⁴ (D+2)/(D−2) + 16 snr²/(D−2)."""
     g = torch.Generator().manual_seed(3)
     v, n, d, snr = 0.7, 4000, 64, 0.3
@@ -83,6 +83,7 @@ def test_corrector_one_step_second_moment_is_exact() -> None:
         snr=snr,
         n_steps=1,
         noise=lambda t: torch.randn(t.shape, generator=g, dtype=t.dtype),
+        norms="sample",
     )
     expected = 1 + 4 * snr**4 * (d + 2) / (d - 2) + 16 * snr**2 / (d - 2)  # 1.058; naive 1 + 4 snr⁴ would be 1.032
     assert float(out.square().mean() / v) == pytest.approx(expected, abs=0.01)  # std error ≈ 0.003
@@ -127,6 +128,25 @@ def test_nfe_and_mixture_weights_with_exact_score(dim: int, norms: str) -> None:
     frac = float((out[:, 0] < 0).double().mean())
     assert frac == pytest.approx(0.2, abs=0.03)  # binomial std ≈ 0.009, plus discretisation bias
     assert float(out[out[:, 0] > 0, 1].std()) == pytest.approx(0.1, rel=0.15)
+
+
+@pytest.mark.parametrize("dim", [4, 16])
+def test_default_batch_norms_keep_a_gaussian_unbiased_where_per_sample_norms_inflate_it(dim: int) -> None:
+    """score_sde's batch-averaged norms are the default: with the exact score of N(0, v0 I) the sample std stays
+    within 3 % of the truth; per-sample norms overshoot (the ratio of two norms is biased upwards at few dimensions)."""
+    v0, n_steps = 0.25, 200
+    stds = {}
+    for norms in ("batch", "sample"):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(2000, dim, generator=g, dtype=torch.float64)
+        sigmas = append_zero(geometric_sigmas(n_steps, 1.0, 0.01))
+        kwargs = {} if norms == "batch" else {"norms": "sample"}
+        out = pc_sampler(
+            gauss_score(v0), x, sigmas, noise=lambda t, g=g: torch.randn(t.shape, generator=g, dtype=t.dtype), **kwargs
+        )
+        stds[norms] = float(out.std()) / v0**0.5
+    assert stds["batch"] == pytest.approx(1.0, abs=0.03)  # std error of the std ≈ 0.004 at 2000 x dim draws
+    assert stds["sample"] > 1.1
 
 
 def test_pc_rejects_bad_arguments() -> None:

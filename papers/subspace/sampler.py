@@ -27,7 +27,7 @@ class PCSettings:
     n_corrector: int = 1
     boundary_snr: float = 0.22  # NCSN++ (VE) CIFAR-10 in the official README
     boundary_steps: int = 2
-    norms: str = "sample"
+    norms: str = "batch"  # score_sde's batch-averaged corrector norms
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,10 +4,11 @@ Per grid step i: `n_corrector` Langevin steps at sigma_i, then one reverse-diffu
 the last step returns the noise-free mean (score_sde's `denoise`). NFE = (L - 1)(1 + n_corrector).
 
 Corrector (score_sde `LangevinCorrector`, VE so alpha = 1): eps = 2 (snr ||z|| / ||s||)^2,
-x <- x + eps s + sqrt(2 eps) z. score_sde averages the two norms over the batch, which makes a sample depend on
-its batch; the default here (`norms="sample"`) uses each sample's own norms so samples depend on their seeds only.
-`norms="batch"` reproduces score_sde. Per-sample norms need enough dimensions for ‖z‖/‖s‖ to concentrate
-(fine from ~16 dimensions; in 2-d they overshoot near saddles of the density): use "batch" for tiny toys.
+x <- x + eps s + sqrt(2 eps) z. The default (`norms="batch"`) is score_sde's: both norms averaged over the batch,
+so a sample depends on its batch. `norms="sample"` uses each sample's own norms (a sample then depends on its seed
+only), but the ratio of two per-sample norms is biased upwards at few dimensions: with the exact score of a
+Gaussian (200 steps, snr 0.16) it inflates the sample std by about 14 % at 16 dimensions and 59 % at 4
+(batch-averaged: under 2 %).
 A `project` operator (e.g. I - P of subspace diffusion) restricts both the score and the noise to a subspace:
 the conditional Langevin steps at a subspace boundary.
 """
@@ -37,7 +38,7 @@ def langevin_corrector_step(
     snr: float,
     noise: Noise = torch.randn_like,
     project: Operator | None = None,
-    norms: str = "sample",
+    norms: str = "batch",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One score_sde Langevin corrector step at per-sample sigma [B]; returns (x, x_mean)."""
     if norms not in NORMS:
@@ -62,7 +63,7 @@ def langevin_corrector(
     n_steps: int,
     noise: Noise = torch.randn_like,
     project: Operator | None = None,
-    norms: str = "sample",
+    norms: str = "batch",
 ) -> torch.Tensor:
     """`n_steps` corrector steps at a fixed noise level (per-sample sigma [B]); with `project`, the conditional
     Langevin of subspace diffusion."""
@@ -80,7 +81,7 @@ def pc_sampler(
     snr: float = 0.16,
     n_corrector: int = 1,
     denoise: bool = True,
-    norms: str = "sample",
+    norms: str = "batch",
 ) -> torch.Tensor:
     """score_sde's PC sampler on a descending grid [L] or [B, L] (L - 1 steps).
 
