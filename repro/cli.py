@@ -211,8 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     if any(a.startswith("--nproc") for a in argv):
         from repro import distributed
 
-        build_parser().parse_args(argv)  # a bad --nproc (or any bad argument) is a usage error, not a traceback
-        code = distributed.relaunch(argv)  # reruns this command under torchrun when --nproc > 1
+        parser = build_parser()
+        parser.parse_args(argv)  # a bad --nproc (or any bad argument) is a usage error, not a traceback
+        try:
+            code = distributed.relaunch(argv)  # reruns this command under torchrun when --nproc > 1
+        except ValueError as err:  # more processes than GPUs
+            parser.error(str(err))
         if code is not None:
             return code
     args = build_parser().parse_args(argv)

@@ -50,7 +50,7 @@ def setup(device: torch.device) -> World:
     if not launched():
         return World(0, 1, device)
     if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
+        torch.cuda.set_device(_local_device())
         device = torch.device("cuda", torch.cuda.current_device())
     if not dist.is_initialized():
         for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
@@ -61,6 +61,20 @@ def setup(device: torch.device) -> World:
                 )
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return World(dist.get_rank(), dist.get_world_size(), device)
+
+
+def _local_device() -> int:
+    """This rank's GPU index (LOCAL_RANK); a clear error when the node has fewer visible GPUs than ranks."""
+    if "LOCAL_RANK" not in os.environ:
+        return torch.cuda.current_device()
+    local, visible = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
+    if local >= visible:
+        raise RuntimeError(
+            f"local rank {local} needs GPU cuda:{local}, but {visible} CUDA device(s) are visible on this node: "
+            f"start at most {visible} processes per node (`--nproc {visible}`) or make more GPUs visible "
+            "(CUDA_VISIBLE_DEVICES)"
+        )
+    return local
 
 
 def shard(batch: Any, world: World) -> Any:
@@ -145,6 +159,12 @@ def relaunch(argv: Sequence[str]) -> int | None:
     nproc, rest = strip_nproc(argv)
     if nproc <= 1 or launched():
         return None
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if 0 < visible < nproc:  # on a CPU-only machine the processes train with gloo
+        raise ValueError(
+            f"--nproc {nproc} starts one process per GPU, but {visible} CUDA device(s) are visible: use "
+            f"--nproc {visible} or make more GPUs visible (CUDA_VISIBLE_DEVICES)"
+        )
     return subprocess.call(torchrun_command(nproc, rest))
 
 

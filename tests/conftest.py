@@ -23,6 +23,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def no_cuda(monkeypatch):
+    """A machine without CUDA, for tests whose subject is CPU behaviour: this process sees no device, and neither do
+    the processes it starts."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+
 def _cuda_available() -> bool:
     try:
         import torch

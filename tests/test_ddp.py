@@ -108,10 +108,14 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ddp_and_single(tmp_path_factory):
+    """Two gloo processes on the CPU and one process on the CPU, whatever GPUs the machine has (the ranks see none)."""
     assert "WORLD_SIZE" not in os.environ, "run this test outside torchrun"
     root = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(_free_port(), str(root / "ddp")), nprocs=WORLD, join=True)
-    single = _train(root / "single")
+    with pytest.MonkeyPatch.context() as mp_env:
+        mp_env.setenv("CUDA_VISIBLE_DEVICES", "")
+        mp_env.setattr(torch.cuda, "is_available", lambda: False)
+        mp.spawn(_worker, args=(_free_port(), str(root / "ddp")), nprocs=WORLD, join=True)
+        single = _train(root / "single")
     return root, single
 
 
@@ -169,6 +173,33 @@ def test_interrupted_and_resumed_ddp_run_is_bit_identical_to_an_uninterrupted_on
         saved = torch.load(root / "ddp" / f"rank{r}.pt")
         for k, v in saved["straight"].items():
             assert torch.equal(saved["resumed"][k], v), f"rank {r}: {k}"
+
+
+def test_more_ranks_than_visible_gpus_is_a_clear_error_before_any_cuda_call(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: pytest.fail(f"set_device({i}) reached"))
+    with pytest.raises(
+        RuntimeError, match=r"local rank 1 needs GPU cuda:1, but 1 CUDA device\(s\) are visible.*--nproc 1"
+    ):
+        distributed.setup(torch.device("cuda"))
+
+
+def test_nproc_above_the_visible_gpus_is_a_usage_error_before_torchrun(monkeypatch, capsys):
+    from repro import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(distributed.subprocess, "call", lambda cmd: pytest.fail(f"torchrun started: {cmd}"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "ncsn/mnist", "--tier", "smoke", "--nproc", "2"])
+    assert exit_.value.code == 2
+    assert (
+        "--nproc 2 starts one process per GPU, but 1 CUDA device(s) are visible: use --nproc 1"
+        in capsys.readouterr().err
+    )
 
 
 def test_shard_takes_contiguous_slices_and_rejects_uneven_batches():

@@ -34,8 +34,9 @@ def test_official_snapshots_are_candidates_in_step_order(tmp_path):
     assert [c["step"] for c in found] == [5000, 10000]
     net = _net(_run(tmp_path, "ncsn/run/logs/cifar10"), found[0])
     io = torch.load(TINY.with_name("ncsn_refinenet_tiny_io.pt"), weights_only=True)
+    device = next(net.parameters()).device  # the run's device
     with torch.no_grad():
-        out = net(io["x"], io["labels"])
+        out = net(io["x"].to(device), io["labels"].to(device)).cpu()
     assert (out - io["output"]).abs().max() <= 1e-5 * io["output"].abs().max()
 
 
@@ -61,7 +62,7 @@ def test_own_training_offers_its_kept_snapshots_in_step_order(tmp_path):
     assert found[-1] == {"kind": "ours", "name": "ncsn", "step": 7}
     loaded = _net(run, found[0])
     want = nets[2].state_dict()
-    assert all(torch.equal(v, want[k]) for k, v in loaded.state_dict().items())
+    assert all(torch.equal(v.cpu(), want[k].cpu()) for k, v in loaded.state_dict().items())
 
 
 def test_fid_against_a_stats_file_names_it_in_the_rows_setting(tmp_path, monkeypatch):

@@ -38,7 +38,7 @@ def fit_and_bound(tmp_path, x_train, x_test, hidden, steps, lr, name):
     cfg = TrainConfig(steps=steps, lr=lr, batch_size=1024, ckpt_every=steps, log_every=steps, name=name)
     model = train(run, model, lambda m, b: m.loss(b), TensorBatches(x_train, 1024, seed=0), cfg)
     torch.manual_seed(1)
-    return untrained, model.bound(x_test)
+    return untrained, model.bound(x_test.to(run.device)).cpu()  # trained on the run's device
 
 
 def check(untrained, k, true_ll):

@@ -1,6 +1,7 @@
 """The training loop: SIGKILL midway + resume is bit-identical; non-finite loss stops and keeps the checkpoint."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,21 +19,28 @@ from repro.train import NonFiniteLossError, TrainConfig, load_snapshot, load_tra
 CHILD = Path(__file__).with_name("train_child.py")
 
 
-def _child(runs_root: Path, block_at: int) -> subprocess.Popen:
+def _child(runs_root: Path, block_at: int, deterministic: bool = False) -> subprocess.Popen:
+    env = {**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8"} if deterministic else None
     return subprocess.Popen(
-        [sys.executable, str(CHILD), str(runs_root), str(block_at)],
+        [sys.executable, str(CHILD), str(runs_root), str(block_at), *(["deterministic"] if deterministic else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
 
 
-def test_sigkill_midway_then_resume_is_bit_identical(tmp_path):
-    straight = _child(tmp_path / "a", block_at=-1)
+def test_sigkill_midway_then_resume_is_bit_identical(tmp_path, no_cuda):
+    """On the CPU (the children see no CUDA device); tests/test_gpu.py runs the same check on CUDA."""
+    assert_sigkill_resume_is_bit_identical(tmp_path)
+
+
+def assert_sigkill_resume_is_bit_identical(tmp_path: Path, deterministic: bool = False) -> None:
+    straight = _child(tmp_path / "a", -1, deterministic)
     assert straight.wait(timeout=120) == 0, straight.stderr.read()
 
-    killed = _child(tmp_path / "b", block_at=37)  # between the checkpoints of steps 30 and 40
+    killed = _child(tmp_path / "b", 37, deterministic)  # between the checkpoints of steps 30 and 40
     assert killed.stdout.readline().strip() == "BLOCKED"
     killed.send_signal(signal.SIGKILL)
     assert killed.wait(timeout=30) == -signal.SIGKILL
@@ -40,12 +48,12 @@ def test_sigkill_midway_then_resume_is_bit_identical(tmp_path):
     assert checkpoint.load(ckpt)["step"] == 30
     assert not (tmp_path / "b" / "final.pt").exists()
 
-    resumed = _child(tmp_path / "b", block_at=-1)
+    resumed = _child(tmp_path / "b", -1, deterministic)
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
     assert "resumed at step 30/60" in resumed.stderr.read()
 
-    a = torch.load(tmp_path / "a" / "final.pt")
-    b = torch.load(tmp_path / "b" / "final.pt")
+    a = torch.load(tmp_path / "a" / "final.pt", map_location="cpu")
+    b = torch.load(tmp_path / "b" / "final.pt", map_location="cpu")
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -88,10 +96,11 @@ def test_load_trained_returns_ema_weights_and_refuses_unfinished(tmp_path):
     cfg = TrainConfig(steps=10, lr=1e-1, batch_size=8, ema_decay=0.5, ckpt_every=10)
     trained = train(run, model, lambda m, b: (m(b) - 1).pow(2).mean(), TensorBatches(torch.randn(32, 3), 8), cfg)
     state = checkpoint.load(run.root / "checkpoints" / "model.pt")
-    assert torch.equal(trained.weight, state["ema"]["weight"])
+    assert torch.equal(trained.weight.cpu(), state["ema"]["weight"])  # checkpoints load on the CPU
     assert not torch.equal(state["model"]["weight"], state["ema"]["weight"])
     fresh = load_trained(run, nn.Linear(3, 1))
-    assert torch.equal(fresh.weight, state["ema"]["weight"])
+    assert fresh.weight.device == run.device
+    assert torch.equal(fresh.weight.cpu(), state["ema"]["weight"])
     state["finished"] = False
     checkpoint.save(run.root / "checkpoints" / "model.pt", state)
     with pytest.raises(RuntimeError, match="unfinished"):

@@ -11,8 +11,10 @@ from repro.run import Run
 from repro.train import TrainConfig, train
 
 
-def main(runs_root: str, block_at: int) -> None:
+def main(runs_root: str, block_at: int, deterministic: bool) -> None:
     torch.set_num_threads(1)
+    if deterministic:  # CUDA: deterministic kernels (the parent sets CUBLAS_WORKSPACE_CONFIG)
+        torch.use_deterministic_algorithms(True)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(256, 4, generator=g)
     y = x @ torch.randn(4, 1, generator=g)
@@ -31,11 +33,19 @@ def main(runs_root: str, block_at: int) -> None:
         return ((m(noisy) - yb) ** 2).mean()
 
     cfg = TrainConfig(
-        steps=60, lr=1e-2, batch_size=32, ema_decay=0.9, grad_clip=1.0, warmup=5, ckpt_every=10, log_every=5
+        steps=60,
+        lr=1e-2,
+        batch_size=32,
+        ema_decay=0.9,
+        grad_clip=1.0,
+        warmup=5,
+        ckpt_every=10,
+        log_every=5,
+        cudnn_benchmark=not deterministic,
     )
     model = train(run, model, loss_fn, TensorBatches((x, y), 32, seed=run.seed), cfg)
     torch.save(model.state_dict(), Path(runs_root) / "final.pt")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["deterministic"])
