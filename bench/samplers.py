@@ -4,7 +4,9 @@ The evaluations are timed where they happen (`repro.diffusion.nfe.TimedScore`: h
 on a GPU), so the ratio cannot fall below 1 and does not depend on a forward timed on its own. A ratio of 1 means
 the sampler costs nothing beyond its network evaluations; the excess is the sampler's own arithmetic, noise draws
 and Python. Samplers run interleaved over several repeats; each row gives the median and the spread. Every
-sampler runs a small conv score net (on a GPU: the same, bigger batch).
+sampler runs a small conv score net (on a GPU: the same, bigger batch). On a CPU also each sampler's own work per
+evaluation whatever the network: the aten ops it dispatches outside the score (deterministic) and its arithmetic
+with a free score (best of many runs).
 With `--gpu`: NCSN++ CIFAR-10 sampling images/s with and without the speed options (needs CUDA).
 
     python -m bench.samplers [--gpu]
@@ -24,7 +26,7 @@ from torch import nn
 
 from bench import Result, device, emit, seconds, sync
 from repro import speed
-from repro.diffusion.nfe import TimedScore
+from repro.diffusion.nfe import CountingScore, OpsOutsideScore, TimedScore
 from repro.diffusion.samplers import integrators, langevin, pc
 from repro.diffusion.sde import append_zero, geometric_sigmas, karras_sigmas
 
@@ -187,6 +189,57 @@ def sampler_results(
     return out
 
 
+def _best_seconds(fn: Callable[[], object], dev: torch.device, repeats: int) -> float:
+    """The fastest of `repeats` runs of `fn` (after one warm-up)."""
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            sync(dev)
+            t0 = time.perf_counter()
+            fn()
+            sync(dev)
+            times.append(time.perf_counter() - t0)
+    return min(times[1:])
+
+
+def sampler_own_work(
+    batch: int = 8, size: int = 16, channels: int = 3, levels: int = 21, repeats: int = 200
+) -> list[Result]:
+    """Each sampler's own work per network evaluation, whatever the network: the aten ops it dispatches outside
+    the score (`OpsOutsideScore`, deterministic, so it compares across machines and loads) and the wall time of
+    a run with a free score (`x -> x`), best of `repeats` (the least disturbed run of a shared machine)."""
+    dev = device()
+    x = torch.randn(batch, channels, size, size, device=dev)
+    out = []
+    for name, run in repro_samplers(levels).items():
+        counted = CountingScore(lambda v, sigma: v)
+        with torch.no_grad(), OpsOutsideScore() as mode:
+            run(mode.wrap(counted), x)
+        best = _best_seconds(lambda run=run: run(lambda v, sigma: v, x), dev, repeats)
+        note = f"NFE {counted.nfe}, batch {batch}x{channels}x{size}x{size}, {dev.type}"
+        out.append(
+            Result(
+                "sampler",
+                name,
+                "aten ops outside the network per evaluation (whole run)",
+                mode.ops / counted.nfe,
+                "ops",
+                note,
+            )
+        )
+        out.append(
+            Result(
+                "sampler",
+                name,
+                "own arithmetic per evaluation (free score, best run)",
+                best / counted.nfe * 1e6,
+                "us",
+                f"{note}, best of {repeats}",
+            )
+        )
+    return out
+
+
 def gpu_results(steps: int = 20) -> list[Result]:
     """NCSN++ CIFAR-10 reverse-diffusion sampling, images/s extrapolated to 1000 steps, per speed option."""
     from repro.nets.ncsnpp import ncsnpp_cifar10_ve_continuous
@@ -243,6 +296,7 @@ def main() -> None:
         # arithmetic and Python show (overhead in microseconds per evaluation)
         results = sampler_results(batch=64, size=28, channels=1)
         results += sampler_results(batch=8, size=16, channels=3, label="stress: 8x3x16x16")
+        results += sampler_own_work(batch=8, size=16, channels=3)
     if args.gpu:
         results += gpu_results()
     emit(results, SOURCE)

@@ -1,4 +1,4 @@
-"""Count network evaluations by wrapping the function, never by hand."""
+"""Count network evaluations, and the ops a sampler dispatches outside them, by wrapping the function."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 class CountingScore:
@@ -49,3 +50,29 @@ class TimedScore(CountingScore):
         if self._events:
             torch.cuda.synchronize()
         return self._host_seconds + sum(s.elapsed_time(e) for s, e in self._events) / 1e3
+
+
+class OpsOutsideScore(TorchDispatchMode):
+    """While active, counts the aten ops dispatched outside the scores it wrapped: a sampler's own arithmetic,
+    noise draws and indexing per step, a deterministic stand-in for its overhead (wall time on a shared machine is
+    not steady). Wrap each score with `.wrap(score)`; ops inside a wrapped call are not counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = 0
+        self._inside = 0
+
+    def wrap(self, fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        def call(*args, **kwargs) -> torch.Tensor:
+            self._inside += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._inside -= 1
+
+        return call
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not self._inside:
+            self.ops += 1
+        return func(*args, **(kwargs or {}))

@@ -36,8 +36,15 @@ def _rms(v: torch.Tensor) -> torch.Tensor:
 
 
 def _combine(weights: tuple[float, ...], stages: list[torch.Tensor]) -> torch.Tensor:
-    """sum_i w_i k_i over as many stages as there are weights (one per stage so far)."""
-    return sum((w * k for w, k in zip(weights, stages, strict=True) if w != 0.0), torch.zeros_like(stages[0]))
+    """sum_i w_i k_i over as many stages as there are weights (one per stage so far), zero weights skipped.
+
+    The products in one op, then summed in stage order in place: the same roundings as the plain sum.
+    """
+    used = [(w, k) for w, k in zip(weights, stages, strict=True) if w != 0.0]
+    total, *rest = torch._foreach_mul([k for _, k in used], [w for w, _ in used])
+    for term in rest:
+        total.add_(term)
+    return total
 
 
 def _initial_step(fun: Rhs, t0: float, y0: torch.Tensor, f0: torch.Tensor, span: float, rtol, atol) -> float:
@@ -74,11 +81,11 @@ def dormand_prince(fun: Rhs, t0: float, y0: torch.Tensor, t_end: float, rtol: fl
             h_abs = abs(h)
             stages = [f]
             for c, a in zip(C[1:], A[1:], strict=True):
-                stages.append(fun(t + c * h, y + h * _combine(a, stages)))
-            y_new = y + h * _combine(B, stages)
+                stages.append(fun(t + c * h, _combine(a, stages).mul_(h).add_(y)))  # y + h sum_j a_j k_j
+            y_new = _combine(B, stages).mul_(h).add_(y)
             f_new = fun(t + h, y_new)
-            scale = atol + torch.maximum(y.abs(), y_new.abs()) * rtol
-            error = float(_rms(h * _combine(E, [*stages, f_new]) / scale))  # the step's one host sync
+            scale = torch.maximum(y.abs(), y_new.abs()).mul_(rtol).add_(atol)
+            error = float(_rms(_combine(E, [*stages, f_new]).mul_(h).div_(scale)))  # the step's one host sync
             if error < 1:
                 factor = MAX_FACTOR if error == 0 else min(MAX_FACTOR, SAFETY * error**ERROR_EXPONENT)
                 h_abs *= min(1.0, factor) if rejected else factor

@@ -19,15 +19,25 @@ from collections.abc import Callable
 
 import torch
 
-from repro.diffusion.samplers.integrators import Noise, Score, _col, per_sample_grid, reverse_diffusion_step
+from repro.diffusion.samplers.integrators import (
+    Noise,
+    Score,
+    _col,
+    noisy_step,
+    per_sample_grid,
+    step_columns,
+    ve_variance,
+)
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 NORMS = ("sample", "batch")
 
 
 def _norm(v: torch.Tensor, norms: str) -> torch.Tensor:
-    n = v.flatten(1).norm(dim=1)
-    return n.mean().expand_as(n) if norms == "batch" else n
+    """Each sample's norm as a column against v, or (`"batch"`) their mean as a [1, 1, ...] column: not 0-dim, so
+    it takes part in dtype promotion as the per-sample column does."""
+    n = torch.linalg.vector_norm(v.flatten(1), dim=1)
+    return _col(n.mean() if norms == "batch" else n, v)
 
 
 def langevin_corrector_step(
@@ -50,8 +60,7 @@ def langevin_corrector_step(
     if project is not None:
         grad, z = project(grad), project(z)
     step = 2 * (snr * _norm(z, norms) / _norm(grad, norms).clamp_min(torch.finfo(x.dtype).tiny)) ** 2
-    x_mean = x + _col(step, x) * grad
-    return x_mean + _col((2 * step).sqrt(), x) * z, x_mean
+    return noisy_step(x, grad, step, (2 * step).sqrt(), z)  # x + eps s + sqrt(2 eps) z
 
 
 def langevin_corrector(
@@ -92,11 +101,10 @@ def pc_sampler(
     if n_corrector < 0:
         raise ValueError(f"n_corrector must be >= 0, got {n_corrector}")
     grid = per_sample_grid(sigmas, x)
-    n = grid.shape[1] - 1
+    var = ve_variance(grid[:, :-1], grid[:, 1:])  # the reverse-diffusion predictor's, for every step at once
     x_mean = x
-    for i in range(n):
-        sigma = grid[:, i]
+    for sigma, v, std in zip(grid.unbind(1)[:-1], step_columns(var, x), step_columns(var.sqrt(), x), strict=True):
         for _ in range(n_corrector):
             x, x_mean = langevin_corrector_step(score, x, sigma, snr=snr, noise=noise, norms=norms)
-        x, x_mean = reverse_diffusion_step(x, score(x, sigma), sigma, grid[:, i + 1], noise(x))
+        x, x_mean = noisy_step(x, score(x, sigma), v, std, noise(x))
     return x_mean if denoise else x
