@@ -76,6 +76,17 @@ ITEMS: dict[str, Item] = {
         (),
         f"from the {_SCORE_SDE}: ve/cifar10_ncsnpp_deep_continuous/checkpoint_12.pth, placed at PATH",
     ),
+    "ddpmpp_deep_subvp_cifar10_ckpt": Item(
+        "score_sde/subvp/cifar10_ddpmpp_deep_continuous/checkpoint_18.pth",
+        (),
+        f"from the {_SCORE_SDE}: subvp/cifar10_ddpmpp_deep_continuous/checkpoint_18.pth, placed at PATH",
+    ),
+    "score_sde_cifar10_stats": Item(
+        "score_sde/assets/stats/cifar10_stats.npz",
+        (),
+        "score_sde's FID reference statistics (pool_3 features of the CIFAR-10 training set): cifar10_stats.npz from"
+        " the score_sde / score_sde_pytorch README (assets/stats/), placed at PATH",
+    ),
     "ncsnpp_celebahq_ckpt": Item(
         "score_sde/ve/celebahq_256_ncsnpp_continuous/checkpoint_48.pth",
         (),

@@ -12,7 +12,11 @@ from repro import claims, config, registry, typed
 
 def test_every_tier_validates() -> None:
     found = {t: set(config.load_tier("subspace", t)) for t in config.TIERS}
-    assert found == {"smoke": {"gauss", "mnist", "cifar10"}, "cpu": {"gauss", "mnist"}, "paper": {"cifar10"}}
+    assert found == {
+        "smoke": {"gauss", "mnist", "cifar10", "cifar10deep", "cifar10ddpmppdeep"},
+        "cpu": {"gauss", "mnist"},
+        "paper": {"cifar10", "cifar10deep", "cifar10ddpmppdeep"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -46,7 +50,14 @@ def test_claims_point_at_registered_experiments() -> None:
     ids = [c.id for c in loaded]
     assert len(ids) == len(set(ids))
     # the paper's cut-off times and Table 1 constants are stated as claims, never in code
-    assert {c.id for c in loaded if c.metric == "cut_time"} == {"sub.cut.ncsnpp.16", "sub.cut.ncsnpp.8"}
+    assert {c.id for c in loaded if c.metric == "cut_time"} == {
+        "sub.cut.ncsnpp.16",
+        "sub.cut.ncsnpp.8",
+        "sub.cut.ncsnpp_deep.16",
+        "sub.cut.ncsnpp_deep.8",
+        "sub.cut.ddpmpp_deep.16",
+        "sub.cut.ddpmpp_deep.8",
+    }
 
 
 def test_official_subspace_checkpoint_path_loads_strictly(official_fixtures, tmp_path) -> None:

@@ -1,4 +1,20 @@
-"""subspace/cifar10: the paper's CIFAR-10 experiment (paper tier: GPU, downloads; dry-run here).
+"""subspace/cifar10, cifar10deep, cifar10ddpmppdeep: the paper's CIFAR-10 experiments (paper tier: GPU,
+downloads; dry-run here), one per full model: NCSN++ (VE), NCSN++ deep (VE), DDPM++ deep (sub-VP). One module, the
+model and its SDE from the config.
+
+- `sde: ve` (NCSN++): data in [0, 1], σ-conditioned nets that return the score. `sde: subvp` (DDPM++): data centred
+  to [−1, 1] (`centered: true` in the full model's config), nets take 999 t and return ε-style outputs (score
+  = −output/std), run under the VE-coordinate samplers as scores of x/α_t (`repro.diffusion.sde.sigma_score`).
+  Centred data double σ⊥ (it is measured on the centred images), and the subspace models' data (2·down^k(x) − 1)
+  sit 2^k − 1 above the projection of the centred data (VE coordinates): subtracted before the lift, added in the
+  implicit score (sheet §2.5). Training: score_sde's continuous sub-VP loss with reduce_mean (`_subvp_loss`).
+  Sampler deviation recorded: score_sde's sub-VP config samples with Euler–Maruyama and no corrector; here the
+  reverse-diffusion predictor in VE coordinates (the same SDE, another discretisation) with `n_corrector: 0`.
+- `bpd_n` > 0 (sample stage): bits/dim of `bpd_n` uniformly dequantised test images by the probability-flow ODE
+  (`repro.diffusion.likelihood`) for the full model and, per subspace arm whose cut rule is in `bpd_rules`, for the
+  subspace model's implicit full-space score above the cut (Eq. 11) and the full model below it.
+- `fid_stats` (under the data root, e.g. score_sde's `cifar10_stats.npz`): the FID reference instead of the train
+  split's features.
 
 - train: subspace NCSN++ models at 16×16 and 8×8 (score_sde's continuous VE training on 2·AvgPool-downsampled
   images, values in [0, 2^k], random flips, same σ_min/σ_max, the `training:` section), unless an official subspace
@@ -23,13 +39,15 @@ import numpy as np
 import torch
 
 from papers.subspace import images
+from papers.subspace.method import Score, cut_score, implicit_score, time_score
 from papers.subspace.operators import down
 from repro.config import read_from
 from repro.data.augment import image_transform
 from repro.data.batches import TensorBatches
 from repro.diffusion.losses import ve_dsm_loss
-from repro.diffusion.sde import VESDE
-from repro.run import Run
+from repro.diffusion.sde import SDE, VESDE, SubVPSDE
+from repro.metrics.distances import mean_stderr
+from repro.run import MetricRow, Run
 
 SIZE = 32
 
@@ -50,6 +68,14 @@ class Config(images.ImageConfig):
     protocol_n: int = read_from("evaluate")
     rmsd_pca: bool = read_from("evaluate")
     n_synthetic: int | None = None
+    sde: str = "ve"  # ve (NCSN++) | subvp (DDPM++; beta_min, beta_max)
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    bpd_n: int = read_from("sample", 0)  # test images for bits/dim (0: none)
+    bpd_rules: tuple[str, ...] = read_from("sample", ())  # subspace arms (cut rules) whose bits/dim are measured
+    hutchinson: str = read_from("sample", "rademacher")
+    bpd_tol: float = read_from("sample", 1e-5)  # rtol = atol of the likelihood ODE (score_sde: 1e-5)
+    fid_stats: str | None = read_from("evaluate", None)  # under the data root; None: the train split's features
 
 
 def _images(run: Run, split: str = "train") -> torch.Tensor:
@@ -61,6 +87,42 @@ def _images(run: Run, split: str = "train") -> torch.Tensor:
     from repro.data.load import load_dataset
 
     return load_dataset("cifar10", run.data_root, split).images
+
+
+def _sde(cfg: Config) -> SDE:
+    return VESDE(cfg.sigma_min, cfg.sigma_max) if cfg.sde == "ve" else SubVPSDE(cfg.beta_min, cfg.beta_max)
+
+
+def _centred(cfg: Config) -> bool:
+    """Whether the models take data centred to [−1, 1] (score_sde's `data.centered`, in the full model's config)."""
+    return bool(cfg.full_model.config.get("centered", False))
+
+
+def _offset(cfg: Config, level: int) -> float:
+    """The subspace model's data minus the projection of the full model's data at `level` (VE coordinates)."""
+    return float(2**level - 1) if _centred(cfg) else 0.0
+
+
+def _data(cfg: Config, x: torch.Tensor, level: int = 0) -> torch.Tensor:
+    """down^level of [0, 1] images, in the models' data coordinates (centred: 2·down^level(x) − 1)."""
+    y = down(x, level)
+    return 2 * y - 1 if _centred(cfg) else y
+
+
+def _subvp_loss(sde: SubVPSDE, eps: float):
+    """score_sde's continuous sub-VP objective with reduce_mean (DDPM++ configs): t ~ U(eps, 1),
+    x_t = α_t x + std_t z, per sample the mean over dimensions of (std_t·score + z)² = (z − output)², batch mean."""
+    from repro.nets.score_sde_score import vp_labels
+
+    def loss(model, batch) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        t = eps + (1 - eps) * torch.rand(x.shape[0], device=x.device, dtype=x.dtype)
+        mean, std = sde.marginal_prob(x, t)
+        z = torch.randn_like(x)
+        out = model(mean + std.view(-1, 1, 1, 1) * z, vp_labels(t))
+        return (z - out).square().flatten(1).mean(1).mean()
+
+    return loss
 
 
 def _model_spec(cfg: Config, level: int) -> ModelSpec:
@@ -89,12 +151,14 @@ def train(run: Run) -> None:
         training = TrainConfig.from_config(cfg.training, name)
         torch.manual_seed(run.seed + level)
         batches = TensorBatches(
-            down(x, level),
+            _data(cfg, x, level),
             training.batch_size,
             seed=run.seed + level,
             transform=image_transform(dequant=False, flip=True),
         )
-        fit(run, _ncsnpp(spec, level), ve_dsm_loss(VESDE(cfg.sigma_min, cfg.sigma_max), cfg.eps), batches, training)
+        sde = _sde(cfg)
+        loss = ve_dsm_loss(sde, cfg.eps) if isinstance(sde, VESDE) else _subvp_loss(sde, cfg.eps)
+        fit(run, _ncsnpp(spec, level), loss, batches, training)
         run.log(f"trained {name}")
 
 
@@ -121,13 +185,95 @@ def _load(run: Run, level: int) -> torch.nn.Module:
     return model.to(run.device).eval()
 
 
+def _score(cfg: Config, net: torch.nn.Module) -> Score:
+    """A net as the samplers' score s(y, σ) of y = x/α at noise level σ."""
+    if cfg.sde == "ve":
+        return lambda v, sigma: net(v, sigma)
+    from repro.diffusion.sde import sigma_score
+    from repro.nets.score_sde_score import vp_continuous_score
+
+    return sigma_score(_sde(cfg), vp_continuous_score(net, _sde(cfg)))
+
+
 def sample(run: Run) -> None:
-    x = _images(run).to(run.device)
-    scores = {}
-    for level in [0, *run.cfg.levels]:
-        net = _load(run, level)
-        scores[level] = lambda v, sigma, net=net: net(v, sigma)
-    images.sample_stage(run, scores, x, to_images=lambda v: v.clamp(0, 1))
+    cfg: Config = run.cfg
+    x = _data(cfg, _images(run)).to(run.device)
+    scores = {level: _score(cfg, _load(run, level)) for level in [0, *cfg.levels]}
+    offsets = {level: _offset(cfg, level) for level in cfg.levels}
+    to_images = (lambda v: (v + 1) / 2) if _centred(cfg) else (lambda v: v)
+    div, arms = images.sample_stage(
+        run,
+        scores,
+        x,
+        lambda v: to_images(v).clamp(0, 1),
+        sde=None if cfg.sde == "ve" else _sde(cfg),
+        offsets=offsets,
+    )
+    if cfg.bpd_n:
+        run.save_json("bpd.json", _bits_per_dim(run, scores, div, arms))
+
+
+@torch.no_grad()
+def _bits_per_dim(run: Run, scores: dict[int, Score], div: dict, arms: list[dict]) -> list[dict]:
+    """Bits/dim of the first `bpd_n` test images (dequantised with the run's seed) for the full model and every
+    subspace arm whose rule is in `bpd_rules`, per image, in batches of `batch_size`."""
+    from repro.diffusion.likelihood import bits_per_dim, dequantize, ode_log_likelihood
+    from repro.sampling import to_uint8
+
+    cfg: Config = run.cfg
+    sde = _sde(cfg)
+    pixels = to_uint8(_images(run, "test")[: cfg.bpd_n])  # [N, H, W, C]
+    data = dequantize(pixels, torch.Generator().manual_seed(run.seed)).permute(0, 3, 1, 2).float()
+    data = (2 * data - 1 if _centred(cfg) else data).to(run.device)
+    chosen = [a for a in arms if a["level"] == 0 or a["rule"] in cfg.bpd_rules]
+    out = []
+    for arm in chosen:
+        score = scores[0]
+        if arm["level"]:
+            level, name = arm["level"], images.level_name(SIZE, arm["level"])
+            implicit = implicit_score(scores[level], level, div["sigma_perp"][name], _offset(cfg, level))
+            score = cut_score(scores[0], implicit, float(sde.sigma(arm["cut_time"])))
+        values, nfe = [], []
+        for i in range(0, len(data), cfg.batch_size):
+            gen = torch.Generator().manual_seed(run.seed * 1000 + i)
+            lik = ode_log_likelihood(
+                sde,
+                time_score(sde, score),
+                data[i : i + cfg.batch_size],
+                hutchinson=cfg.hutchinson,
+                eps=cfg.eps,
+                rtol=cfg.bpd_tol,
+                atol=cfg.bpd_tol,
+                generator=gen,
+            )
+            values += bits_per_dim(lik.log_prob, data[0].numel(), _centred(cfg)).tolist()
+            nfe.append(lik.nfe)
+        out.append({**arm, "bpd": values, "nfe": float(np.mean(nfe))})
+        run.log(f"{arm['name']}: {np.mean(values):.4f} bits/dim ({np.mean(nfe):.0f} NFE per batch)")
+    return out
+
+
+def _bpd_rows(run: Run) -> list[MetricRow]:
+    """The bits/dim rows (mean over test images, stderr over images) and the mean NFE of the ODE solves."""
+    cfg: Config = run.cfg
+    if not cfg.bpd_n:
+        return []
+    rows = []
+    for arm in run.load_json("bpd.json"):
+        setting = {
+            "sampler": "full" if arm["level"] == 0 else "subspace",
+            "subspace": images.level_name(SIZE, arm["level"]),
+            "cut_rule": arm["rule"],
+            "cut_time": "" if arm["cut_time"] is None else round(arm["cut_time"], 4),
+            "hutchinson": cfg.hutchinson,
+        }
+        common = {"dataset": cfg.dataset, "setting": setting, "n_samples": len(arm["bpd"]), "seed": run.seed}
+        value, stderr = mean_stderr(arm["bpd"])
+        rows += [
+            MetricRow(metric="bpd", value=value, stderr=stderr, unit="bits/dim", **common),
+            MetricRow(metric="bpd_nfe", value=arm["nfe"], unit="evaluations per batch", **common),
+        ]
+    return rows
 
 
 def _pixel_sw2(run: Run, x: torch.Tensor) -> images.Quality:
@@ -143,16 +289,23 @@ def _pixel_sw2(run: Run, x: torch.Tensor) -> images.Quality:
     return quality
 
 
-def _fidelity(run: Run, stand_in: torch.Tensor | None = None) -> images.Quality:
-    """IS and FID (torch-fidelity, TF Inception) against the CIFAR-10 train split (or, in a rehearsal without
-    CIFAR-10, against the synthetic stand-in `stand_in`, under its own cache name)."""
+def _fidelity(run: Run, stand_in: torch.Tensor | None = None) -> tuple[images.Quality, dict[str, str]]:
+    """IS and FID (torch-fidelity, TF Inception) against the CIFAR-10 train split, a statistics file (`fid_stats`,
+    then named in the protocol returned beside the metric) or, in a rehearsal without CIFAR-10, the synthetic
+    stand-in `stand_in` (under its own cache name)."""
     from repro.metrics.fidelity import Reference, dataset_reference, fidelity_metrics
     from repro.sampling import to_uint8
 
     cfg: Config = run.cfg
+    protocol: dict[str, str] = {}
     if stand_in is not None:
         ref = to_uint8(stand_in).numpy()
         reference = Reference("synthetic-cifar10", "train", len(ref), lambda: ref)
+    elif cfg.fid_stats:
+        from repro.metrics.fid_stats import load_fid_stats
+
+        reference = load_fid_stats(Path(run.data_root) / cfg.fid_stats, dim=2048)
+        protocol = {"reference": reference.name}
     else:
         reference = dataset_reference("cifar10", "train", run.data_root)
 
@@ -167,7 +320,7 @@ def _fidelity(run: Run, stand_in: torch.Tensor | None = None) -> images.Quality:
         )
         return {r["metric"]: (r["value"], r["stderr"]) for r in out}
 
-    return quality
+    return quality, protocol
 
 
 def evaluate(run: Run) -> None:
@@ -176,11 +329,26 @@ def evaluate(run: Run) -> None:
     cfg: Config = run.cfg
     x = _images(run)
     synthetic = cfg.dataset == "synthetic"
+    protocol: dict[str, str] = {}
     if synthetic and run.rehearsal:  # the rehearsal takes the real metric path on the stand-in
-        quality = _fidelity(run, stand_in=x)
+        quality, protocol = _fidelity(run, stand_in=x)
         metric, title = metric_name("fid", cfg.n_samples, cfg.protocol_n), "synthetic CIFAR-10 stand-in"
     elif synthetic:
         quality, metric, title = _pixel_sw2(run, x), "pixel_sw2", "synthetic CIFAR-10 stand-in"
     else:
-        quality, metric, title = _fidelity(run), metric_name("fid", cfg.n_samples, cfg.protocol_n), "CIFAR-10"
-    images.evaluate_stage(run, x, quality, metric, title, pca=cfg.rmsd_pca, synthetic_data=synthetic)
+        (quality, protocol), metric, title = (
+            _fidelity(run),
+            metric_name("fid", cfg.n_samples, cfg.protocol_n),
+            "CIFAR-10",
+        )
+    images.evaluate_stage(
+        run,
+        x,
+        quality,
+        metric,
+        title,
+        extra_rows=_bpd_rows(run),
+        pca=cfg.rmsd_pca,
+        synthetic_data=synthetic,
+        protocol=protocol,
+    )

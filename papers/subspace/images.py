@@ -15,7 +15,7 @@ stderr) and that difference in stderr units (`..._z`), on which a claim can put 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from papers.subspace.sampler import PCSettings, SubspaceConfig, subspace_sample
 from repro.config import read_from
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
-from repro.diffusion.sde import VESDE, append_zero, geometric_sigmas
+from repro.diffusion.sde import SDE, VESDE, append_zero, geometric_sigmas
 from repro.metrics.distances import mean_stderr
 from repro.metrics.sanity import difference_rows, seed_label
 from repro.rng import StackedGenerator
@@ -81,13 +81,26 @@ def rmsd_rows(x: torch.Tensor, dataset: str, levels: Sequence[int], seed: int, p
     ]
 
 
+def sampling_grid(cfg: ImageConfig, sde: SDE | None) -> torch.Tensor:
+    """The grid every arm shares, in VE-coordinate noise levels ending at 0: score_sde's geometric VE grid (`sde`
+    None: VESDE(sigma_min, sigma_max)), else `sde.sigma` at score_sde's times linspace(1, eps, N)."""
+    if sde is None:
+        end = float(VESDE(cfg.sigma_min, cfg.sigma_max).sigma(cfg.eps))
+        return append_zero(geometric_sigmas(cfg.n_steps, cfg.sigma_max, end))
+    return append_zero(sde.sigma(torch.linspace(1.0, cfg.eps, cfg.n_steps, dtype=torch.float64)))
+
+
 @torch.no_grad()
-def divergence_and_cuts(run: Run, full: Score, x: torch.Tensor) -> dict[str, Any]:
-    """σ⊥ per level on `x`, D_F(t) of the full score on the first n_div_samples images, cut-offs per threshold."""
+def divergence_and_cuts(run: Run, full: Score, x: torch.Tensor, sde: SDE | None = None) -> dict[str, Any]:
+    """σ⊥ per level on `x`, D_F(t) of the full score on the first n_div_samples images, cut-offs per threshold.
+
+    `sde` None: the VE SDE of the config at t in linspace(0, 1); another SDE (sub-VP, whose score is undefined at
+    t = 0) is asked at t >= eps."""
     cfg: ImageConfig = run.cfg
     size = x.shape[-1]
-    sde = VESDE(cfg.sigma_min, cfg.sigma_max)
     times = np.linspace(0.0, 1.0, cfg.n_times)
+    sde_times = times if sde is None else np.maximum(times, cfg.eps)
+    sde = VESDE(cfg.sigma_min, cfg.sigma_max) if sde is None else sde
     x0 = x[: cfg.n_div_samples]
     out: dict[str, Any] = {"t": times.tolist(), "curves": {}, "cuts": {}, "sigma_perp": {}, "n_data": len(x)}
     for lv in cfg.levels:
@@ -98,7 +111,7 @@ def divergence_and_cuts(run: Run, full: Score, x: torch.Tensor) -> dict[str, Any
             x0,
             lv,
             sp,
-            sde.sigma(torch.as_tensor(times, dtype=torch.float64)).tolist(),
+            sde.sigma(torch.as_tensor(sde_times, dtype=torch.float64)).tolist(),
             lambda i: torch.randn(x0.shape, generator=torch.Generator().manual_seed(run.seed * 1000 + i)).to(x0),
             batch_size=cfg.batch_size,
         )
@@ -135,9 +148,10 @@ def _draw(
     shape: tuple[int, int, int],
     sigma_perp: float,
     pc: PCSettings,
+    offset: float,
 ) -> torch.Tensor:
     """One batch of an arm: the full PC sampler from a full-space prior draw (`sub` None), else the subspace
-    sampler from a prior draw in the arm's subspace coordinates."""
+    sampler from a prior draw in the subspace model's coordinates (`offset`: see `subspace_sample`)."""
     c, size, _ = shape
     if sub is None:
         x = grid[0] * gen.randn(shape).to(grid.device)
@@ -145,7 +159,16 @@ def _draw(
     h = size >> arm["level"]
     y = grid[0] * gen.randn((c, h, h)).to(grid.device)
     return subspace_sample(
-        full, sub, y, grid, n_sub=arm["n_sub"], levels=arm["level"], sigma_perp=sigma_perp, noise=gen.randn_like, pc=pc
+        full,
+        sub,
+        y,
+        grid,
+        n_sub=arm["n_sub"],
+        levels=arm["level"],
+        sigma_perp=sigma_perp,
+        noise=gen.randn_like,
+        pc=pc,
+        offset=offset,
     )
 
 
@@ -156,14 +179,17 @@ def sample_arms(
     shape: tuple[int, int, int],
     div: dict[str, Any],
     to_images: Callable[[torch.Tensor], torch.Tensor],
+    sde: SDE | None = None,
+    offsets: dict[int, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Sample every arm to `samples/<arm>/` (uint8 shards, one seed per sample); timing.json gets NFE per stage,
     evaluated dimensions (Σ NFE × input dimension) and measured wall time per sample. `scores[0]` is the full model,
-    `scores[level]` the subspace models; `to_images` maps a sample to [0, 1] images."""
+    `scores[level]` the subspace models (in their own coordinates, `offsets[level]` from the projection; default 0);
+    `to_images` maps a sample to [0, 1] images; the grid is `sampling_grid(cfg, sde)`."""
     cfg: ImageConfig = run.cfg
     c, size, _ = shape
-    sde = VESDE(cfg.sigma_min, cfg.sigma_max)
-    sigmas = append_zero(geometric_sigmas(cfg.n_steps, cfg.sigma_max, float(sde.sigma(cfg.eps))))
+    sigmas = sampling_grid(cfg, sde)
+    offsets = offsets or {}
     arms = sampling_arms(cfg, div["cuts"], size)
     timing = run.load_json("timing.json") if (run.root / "timing.json").exists() else {}
     for arm in arms:
@@ -175,7 +201,7 @@ def sample_arms(
             sub = CountingScore(scores[arm["level"]]) if arm["level"] else None
             grid = sigmas.to(run.device)
             start = time.perf_counter()
-            x = _draw(full, sub, arm, grid, gen, shape, sigma_perp, cfg.pc)
+            x = _draw(full, sub, arm, grid, gen, shape, sigma_perp, cfg.pc, offsets.get(arm["level"], 0.0))
             if x.device.type == "cuda":
                 torch.cuda.synchronize()
             counts["wall"] += time.perf_counter() - start
@@ -279,9 +305,11 @@ def _difference_rows(run: Run, results: dict[str, Any]) -> list[MetricRow]:
     return rows
 
 
-def arm_results(run: Run, arms: list[str], quality: Quality, size: int) -> tuple[list[MetricRow], dict[str, Any]]:
+def arm_results(
+    run: Run, arms: list[str], quality: Quality, size: int, protocol: Mapping[str, Any] | None = None
+) -> tuple[list[MetricRow], dict[str, Any]]:
     """Metric rows (quality metrics, NFE, cost fraction, wall time, ratios and paired differences to the full
-    sampler) for every arm."""
+    sampler) for every arm; `protocol` (e.g. the FID reference file's name) joins every arm's setting."""
     timing = run.load_json("timing.json")
     full_cost = timing["full"]["cost_dims"]
     rows, results = [], {}
@@ -294,6 +322,7 @@ def arm_results(run: Run, arms: list[str], quality: Quality, size: int) -> tuple
             "cut_rule": t["rule"],
             "cut_time": "" if t["cut_time"] is None else round(t["cut_time"], 4),
             "n_steps": run.cfg.n_steps,
+            **(protocol or {}),
         }
         values, per_set = seed_quality(quality, samples, run.cfg.n_samples)
         rows += _arm_rows(run, setting, values, t, full_cost, run.cfg.n_samples)
@@ -352,12 +381,20 @@ def divergence_rows(run: Run, div: dict[str, Any]) -> list[MetricRow]:
 
 
 def sample_stage(
-    run: Run, scores: dict[int, Score], x: torch.Tensor, to_images: Callable[[torch.Tensor], torch.Tensor]
-) -> None:
-    """The sample stage of an image experiment: σ⊥, D_F and cut-offs on `x`, then every arm; divergence.json."""
-    div = divergence_and_cuts(run, scores[0], x)
-    arms = sample_arms(run, scores, tuple(x.shape[1:]), div, to_images)
+    run: Run,
+    scores: dict[int, Score],
+    x: torch.Tensor,
+    to_images: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    sde: SDE | None = None,
+    offsets: dict[int, float] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The sample stage of an image experiment: σ⊥, D_F and cut-offs on `x` (in the models' data coordinates),
+    then every arm; writes divergence.json and returns it with the arms (`sde`, `offsets`: see `sample_arms`)."""
+    div = divergence_and_cuts(run, scores[0], x, sde)
+    arms = sample_arms(run, scores, tuple(x.shape[1:]), div, to_images, sde, offsets)
     run.save_json("divergence.json", {**div, "arms": [a["name"] for a in arms]})
+    return div, arms
 
 
 def evaluate_stage(
@@ -370,13 +407,15 @@ def evaluate_stage(
     extra_rows: Sequence[MetricRow] = (),
     pca: bool = True,
     synthetic_data: bool = False,
+    protocol: Mapping[str, Any] | None = None,
 ) -> None:
     """The evaluate stage of an image experiment: RMSD table, divergence rows, `extra_rows`, every arm's quality
-    (`quality(uint8 samples)` -> {metric: (value, stderr)}) and cost; metrics.json and the figures."""
+    (`quality(uint8 samples)` -> {metric: (value, stderr)}, measured under `protocol`) and cost; metrics.json and
+    the figures."""
     cfg: ImageConfig = run.cfg
     div = run.load_json("divergence.json")
     rows = rmsd_rows(x, cfg.dataset, cfg.levels, run.seed, pca=pca) + divergence_rows(run, div) + list(extra_rows)
-    arm_rows, results = arm_results(run, div["arms"], quality, x.shape[-1])
+    arm_rows, results = arm_results(run, div["arms"], quality, x.shape[-1], protocol)
     run.save_metrics(rows + arm_rows, synthetic_data=synthetic_data)
     figures(run, div, results, metric, title)
 

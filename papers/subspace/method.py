@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from papers.subspace.operators import down, orthogonal, orthogonal_dim, project, up
+from repro.diffusion.sde import SDE
 
 Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -55,16 +56,39 @@ def gaussian_orthogonal_score(x: torch.Tensor, levels: int, var: torch.Tensor) -
     return (project(x, levels) - x) / var.reshape(-1, *([1] * (x.dim() - 1)))
 
 
-def implicit_score(sub_score: Score, levels: int, sigma_perp: float) -> Score:
+def implicit_score(sub_score: Score, levels: int, sigma_perp: float, offset: float = 0.0) -> Score:
     """Full-space score implied by a subspace model (paper Eq. 11, VE coordinates):
 
-    s(x, σ) = up^k(s_sub(down^k x, σ)) + (P x − x)/(σ⊥² + σ²).
+    s(x, σ) = up^k(s_sub(down^k x + offset, σ)) + (P x − x)/(σ⊥² + σ²).
     Exact when the data are (subspace law) ⊕ N(0, σ⊥²(I − P)); used for probability-flow ODE sampling and likelihood.
+    `offset` is added when projecting into the subspace model's coordinates (sub-VP DDPM++: 2^k − 1, sheet §2.5).
     """
 
     def score(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        lifted = up(sub_score(down(x, levels), sigma), levels)
+        lifted = up(sub_score(down(x, levels) + offset, sigma), levels)
         return lifted + gaussian_orthogonal_score(x, levels, sigma_perp**2 + sigma**2)
+
+    return score
+
+
+def cut_score(full_score: Score, subspace_score: Score, sigma_cut: float) -> Score:
+    """The subspace model's full-space score: `subspace_score` (the implicit score) above the cut-off noise level,
+    `full_score` at or below it; decided by the batch's first noise level, as the official `SubspaceScore` (an ODE
+    solve asks the whole batch at one time)."""
+
+    def score(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return subspace_score(x, sigma) if float(sigma[0]) > sigma_cut else full_score(x, sigma)
+
+    return score
+
+
+def time_score(sde: SDE, sigma_score: Score) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The score s(x_t, t) of x_t from a score of y = x_t / α_t at noise level σ(t) (the inverse of
+    `repro.diffusion.sde.sigma_score`): s(x, t) = s_y(x / α_t, σ(t)) / α_t, for the probability-flow ODE in time."""
+
+    def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha = sde.alpha(t.double()).to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+        return sigma_score(x / alpha, sde.sigma(t.double()).to(x.dtype)) / alpha
 
     return score
 

@@ -73,10 +73,13 @@ def subspace_sample(
     sigma_perp: float,
     noise: Noise = torch.randn_like,
     pc: PCSettings = PCSettings(),
+    offset: float = 0.0,
 ) -> torch.Tensor:
     """Sample with the subspace model for grid steps [0, n_sub) and the full model for the rest.
 
     `y` is the prior draw in subspace coordinates, `sigmas` the full grid [L] (L − 1 steps, ending at 0).
+    `offset` (VE coordinates) is subtracted from the subspace sample before it is lifted: the subspace model's data
+    minus the projection of the full model's data (sub-VP DDPM++ on centred CIFAR-10: 2^k − 1, sheet §2.5).
     """
     grid = per_sample_grid(sigmas, y)
     n = grid.shape[1] - 1
@@ -85,7 +88,7 @@ def subspace_sample(
     common = dict(noise=noise, snr=pc.snr, n_corrector=pc.n_corrector, norms=pc.norms)
     y = pc_sampler(sub_score, y, grid[:, : n_sub + 1], denoise=n_sub == n, **common)
     sigma_b = grid[:, n_sub]
-    x = lift(y, levels, (sigma_b**2 + sigma_perp**2).sqrt(), noise)
+    x = lift(y - offset, levels, (sigma_b**2 + sigma_perp**2).sqrt(), noise)
     if n_sub == n:
         return x
     if pc.boundary_steps:
