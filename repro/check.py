@@ -15,6 +15,8 @@ from pathlib import Path
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
+PYTORCH_FID_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{PYTORCH_FID_FILE}"
 _SCORE_SDE = "score_sde_pytorch README (Google Drive folder of pretrained checkpoints)"
 
 
@@ -59,6 +61,12 @@ ITEMS: dict[str, Item] = {
         (),
         f"fetch {INCEPTION_URL} (torch-fidelity's TF-ported Inception-v3) and place it at PATH;"
         f" a copy in $TORCH_HOME/hub/checkpoints/{INCEPTION_FILE} is also accepted",
+    ),
+    "pytorch_fid_inception": Item(
+        f"inception/{PYTORCH_FID_FILE}",
+        (),
+        f"fetch {PYTORCH_FID_URL} (pytorch-fid's FID Inception-v3, the DLG paper's metric) and place it at PATH;"
+        f" a copy in $TORCH_HOME/hub/checkpoints/{PYTORCH_FID_FILE} is also accepted",
     ),
     "ncsn_cifar10_ckpt": Item(
         "ncsn/run/logs/cifar10/checkpoint.pth",
@@ -125,8 +133,9 @@ def _candidates(name: str, data_root: str | os.PathLike) -> list[Path]:
     if name not in ITEMS:
         raise KeyError(f"unknown item {name!r}; known items: {', '.join(ITEMS)}")
     paths = [Path(data_root) / ITEMS[name].rel]
-    if name == "inception":
-        paths.append(_torch_home() / "hub" / "checkpoints" / INCEPTION_FILE)
+    hub_files = {"inception": INCEPTION_FILE, "pytorch_fid_inception": PYTORCH_FID_FILE}
+    if name in hub_files:
+        paths.append(_torch_home() / "hub" / "checkpoints" / hub_files[name])
     return paths
 
 
@@ -215,6 +224,23 @@ def write_random_inception(dest: str | os.PathLike) -> Path:
     return dest
 
 
+def write_random_pytorch_fid_inception(dest: str | os.PathLike) -> Path:
+    """Random weights in the layout of pytorch-fid's `pt_inception-*.pth` (the state dict of torchvision's
+    Inception-v3 with 1008 classes and no aux head; pytorch-fid's FID blocks add no parameters), atomically at
+    `dest`: the real metric path runs, its numbers mean nothing."""
+    import torch
+    import torchvision
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=True)
+    staged = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    torch.save(net.state_dict(), staged)
+    os.replace(staged, dest)
+    return dest
+
+
 def write_score_sde_stand_in(model, dest: str | os.PathLike) -> Path:
     """`model`'s current (random) weights as an official score_sde checkpoint (DataParallel `module.` keys, EMA
     shadow_params in parameter order), atomically at `dest`: the strict converter loads it like the release."""
@@ -240,8 +266,9 @@ def write_score_sde_stand_in(model, dest: str | os.PathLike) -> Path:
 
 def prepare_rehearsal_data(needs: list[str] | tuple[str, ...], data_root: str | os.PathLike, root: Path) -> Path:
     """The rehearsal's own data root `root`: each needed item present under `data_root` is linked in; absent
-    Inception weights are written there as random weights in the real layout. Other absent items are left to
-    the stand-ins of the experiment's rehearsal config. Nothing is ever written under `data_root`."""
+    Inception weights (torch-fidelity's, pytorch-fid's) are written there as random weights in the real layout.
+    Other absent items are left to the stand-ins of the experiment's rehearsal config or code. Nothing is ever
+    written under `data_root`."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for name in needs:
@@ -256,4 +283,6 @@ def prepare_rehearsal_data(needs: list[str] | tuple[str, ...], data_root: str | 
                 pass
         elif name == "inception":
             write_random_inception(dest)
+        elif name == "pytorch_fid_inception":
+            write_random_pytorch_fid_inception(dest)
     return root

@@ -22,6 +22,8 @@ def test_required_items_are_in_the_table():
         "mnist",
         "celeba",
         "inception",
+        "pytorch_fid_inception",
+        "dlg_celebahq_classifier",
         "ncsn_cifar10_ckpt",
         "ncsnpp_cifar10_ckpt",
         "ncsnpp_deep_cifar10_ckpt",

@@ -23,14 +23,14 @@ CLAIMS = {
     "dlg": [
         {
             "id": "dlg.v1.cifar.nfe10",
-            "metric": "fid",
+            "metric": "fid_pytorch_fid",
             "setting": {"integrator": "kar1", "dlg": "on", "budget": 10},
             "value": 3.86,
             "tiers": ["paper"],
         },
         {
             "id": "dlg.f3.kar1.off.nfe1000",
-            "metric": "fid",
+            "metric": "fid_pytorch_fid",
             "setting": {"integrator": "kar1", "dlg": "off", "budget": 1000},
             "value": 4.15,
             "tiers": ["paper"],
@@ -116,7 +116,7 @@ def _build(tmp_path: Path, paper_tier: bool) -> str:
             results,
             "dlg_cifar10.csv",
             [
-                _row("dlg", "cifar10", "paper", "fid", 3.9, setting=kar1, claim_id="dlg.v1.cifar.nfe10", **claim),
+                _row("dlg", "cifar10", "paper", "fid_pytorch_fid", 3.9, setting=kar1, claim_id="dlg.v1.cifar.nfe10", **claim),
                 _row("dlg", "cifar10", "paper", "nfe", 10.0, setting=kar1),
             ],
         )
@@ -172,7 +172,7 @@ def test_cpu_only_results_leave_paper_cells_unmeasured_and_analogues_apart(tmp_p
     assert "370.5" not in ncsn[: ncsn.index("Our analogue")]
     dlg = _table(html, "dlg_fig3")
     assert _cells(dlg, "1000")[4] == "not measured (paper tier)"
-    assert "No fid-against-NFE figure" in dlg and "vs_nfe.png" not in html
+    assert "No fid_pytorch_fid-against-NFE figure" in dlg and "vs_nfe.png" not in html
 
 
 def test_every_declared_claim_id_exists_in_the_committed_claims():

@@ -24,6 +24,7 @@ DEFAULT_LIMITS = {"tests": 240, "rehearsal": 300, "bench": 240}
 # import name -> distribution: what the three parts import beyond torch (a GPU image may lack some; carry wheels)
 NEEDS = {
     "torch_fidelity": "torch-fidelity",
+    "pytorch_fid": "pytorch-fid",
     "jsonschema": "jsonschema",
     "mlxtend": "mlxtend",
     "yaml": "pyyaml",

@@ -1,6 +1,7 @@
 """dlg/celebahq (paper tier): official VE NCSN++ CelebA-HQ-256 checkpoint (sigma_max 348), SimpleCNN256 level
-classifier, FID on 10k samples. Images: a folder of 256x256 PNG files under the data root (`data` key).
-At the smoke tier a synthetic stand-in of the same shape is used.
+classifier (the DMCMC release, or trained here), FID on 10k samples (protocol settings as dlg/cifar10).
+Images: a folder of 256x256 PNG files under the data root (`data` key). At the smoke tier a synthetic stand-in of
+the same shape is used.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _images(run: Run) -> torch.Tensor:
 
 
 def train(run: Run) -> None:
-    official.train_models(run, _images(run))
+    official.train_models(run, lambda: _images(run))
 
 
 def sample(run: Run) -> None:
@@ -53,4 +54,4 @@ def sample(run: Run) -> None:
 
 
 def evaluate(run: Run) -> None:
-    evaluate_images(run, "celebahq256", _images(run), "celebahq256")
+    evaluate_images(run, "celebahq256", lambda: _images(run), "celebahq256")

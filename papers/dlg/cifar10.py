@@ -1,5 +1,6 @@
-"""dlg/cifar10 (paper tier): official VE NCSN++ CIFAR-10 checkpoint, SimpleCNN level classifier trained on
-CIFAR-10 (or the DMCMC release), FID on 50k samples per integrator x NFE, with and without DLG.
+"""dlg/cifar10 (paper tier): official VE NCSN++ CIFAR-10 checkpoint, the DMCMC release of the SimpleCNN level
+classifier (or one trained here on CIFAR-10), FID on 50k samples per integrator x NFE, with and without DLG, under
+the paper's protocol (pytorch-fid on JPEG-saved samples) or the house's (torch-fidelity, samples as stored).
 
 At the smoke tier a synthetic stand-in of CIFAR-10's shape replaces the data and a small score net the
 checkpoint; its numbers are plumbing checks ('smoke' verdicts).
@@ -7,7 +8,7 @@ checkpoint; its numbers are plumbing checks ('smoke' verdicts).
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ def _images(run: Run, split: str = "train") -> torch.Tensor:
 
 
 def train(run: Run) -> None:
-    official.train_models(run, _images(run))
+    official.train_models(run, lambda: _images(run))
 
 
 def sample(run: Run) -> None:
@@ -41,50 +42,31 @@ def sample(run: Run) -> None:
     )
 
 
-PROTOCOL_N = {"cifar10": 50_000, "celebahq256": 10_000}  # the paper's FID sample counts (Figs. 3 and 4)
-
-
 def evaluate(run: Run) -> None:
-    evaluate_images(run, "cifar10", _images(run), "cifar10-train")
+    evaluate_images(run, "cifar10", lambda: _images(run), "cifar10-train")
 
 
-def evaluate_images(run: Run, dataset: str, reference: torch.Tensor, ref_name: str) -> None:
-    """FID (Inception, real data) or raw-pixel sliced W2 (synthetic stand-in) per point, and the figure."""
+def evaluate_images(run: Run, dataset: str, reference: Callable[[], torch.Tensor], ref_name: str) -> None:
+    """FID under the configured protocol (real data; `papers.dlg.fid`) or raw-pixel sliced W2 (synthetic stand-in)
+    per point, and the figure. `reference()` loads the reference images (float [0, 1], N C H W) when needed."""
     from repro.sampling import to_uint8
 
-    ref = to_uint8(reference).numpy()
     synthetic = run.cfg.data == "synthetic"
     if synthetic and not run.rehearsal:  # a rehearsal takes the real metric path on the stand-in too
         from repro.metrics.distances import sliced_wasserstein2
 
-        metric, unit = "sw2_pixels", "distance (raw pixels)"
+        ref = to_uint8(reference()).numpy().astype(np.float64) / 255
+        metric, unit, protocol = "sw2_pixels", "distance (raw pixels)", {}
 
         def score(x: np.ndarray) -> float:
-            return sliced_wasserstein2(x.astype(np.float64) / 255, ref.astype(np.float64) / 255, 64, seed=run.seed)
+            return sliced_wasserstein2(x.astype(np.float64) / 255, ref, 64, seed=run.seed)
     else:
-        from repro.metrics.fidelity import Reference, fidelity_metrics, metric_name
+        from papers.dlg.fid import fid_scorer
 
-        dataset_name, _, split = ref_name.partition("-")
-        if synthetic:  # its own cache name: a stand-in's statistics never serve the real data set
-            dataset_name = f"synthetic_{dataset_name}"
-        reference_set = Reference(dataset_name, split or "all", len(ref), lambda: ref)
-        n_protocol = PROTOCOL_N[dataset]
-        # "fid" only when the sample count is the protocol's; otherwise e.g. "fid_1k"
-        metric, unit = metric_name("fid", run.cfg.n_samples, n_protocol), "FID"
+        score, metric, protocol = fid_scorer(run, dataset, lambda: to_uint8(reference()).numpy(), ref_name)
+        unit = "FID"
 
-        def score(x: np.ndarray) -> float:
-            rows = fidelity_metrics(
-                x,
-                reference_set,
-                protocol_n=n_protocol,
-                metrics=("fid",),
-                device=run.device,
-                cache_root=Path(run.data_root) / "fidelity_cache",
-                data_root=run.data_root,
-            )
-            return rows[0]["value"]
-
-    rows = metric_rows(run, dataset, score, metric=metric, unit=unit)
+    rows = metric_rows(run, dataset, score, metric=metric, unit=unit, protocol=protocol)
     run.save_metrics(rows, synthetic_data=synthetic)
     plot_fid_vs_nfe(
         run,

@@ -199,13 +199,22 @@ def _measure(run: Run, p: Point, seed: int, fid_fn, metric: str, unit: str) -> t
 
 
 def metric_rows(
-    run: Run, dataset: str, fid_fn, metric: str = "fid", unit: str = "FID", seeds: Sequence[int] | None = None
+    run: Run,
+    dataset: str,
+    fid_fn,
+    metric: str = "fid",
+    unit: str = "FID",
+    seeds: Sequence[int] | None = None,
+    protocol: dict[str, Any] | None = None,
 ) -> list[MetricRow]:
     """Per point: the FID-like `fid_fn(uint8 samples [N, H, W, C])`, measured NFE, classifier calls.
 
     Each number is the mean over `seeds` (default: the run's seed) with its standard error. Where a budget point
     has both arms, a `<metric>_diff_dlg_minus_plain` row gives the seed-paired difference (< 0: DLG better).
+    `protocol` (the FID protocol's keys: fid_protocol, jpeg, reference) ends every row's setting, so rows of
+    two protocols never share a setting and a point's NFE row keeps the setting of its FID row.
     """
+    protocol = protocol or {}
     seeds = list(seeds or (run.seed,))
     label = seed_label(seeds) if len(seeds) > 1 else seeds[0]
     rows, arms = [], {}
@@ -213,14 +222,14 @@ def metric_rows(
         per_seed = [_measure(run, p, s, fid_fn, metric, unit) for s in seeds]
         n, info, _ = per_seed[0]
         arms.setdefault((p.integrator, p.budget), {})[p.dlg] = [m[0][1] for _, _, m in per_seed]
-        setting = {**p.setting, "n_skip": info["n_skip"], "N": info["N"]}
+        setting = {**p.setting, "n_skip": info["n_skip"], "N": info["N"], **protocol}
         for k, (name, _, unit_of) in enumerate(per_seed[0][2]):
             value, stderr = mean_stderr([m[k][1] for _, _, m in per_seed])
             rows.append(_row(dataset, setting, name, value, stderr, unit_of, n, label))
     for (integ, budget), by_arm in arms.items():
         if budget is not None and len(by_arm) == 2:  # RK45 picks its own NFE: its arms are not at a matched budget
             value, stderr = paired_difference(by_arm[True], by_arm[False])
-            setting = {"integrator": integ, "budget": budget}
+            setting = {"integrator": integ, "budget": budget, **protocol}
             rows.append(_row(dataset, setting, f"{metric}_diff_dlg_minus_plain", value, stderr, unit, n, label))
     return rows
 

@@ -4,6 +4,7 @@ of cifar10 and celebahq (`score_model`, `classifier`, each network trained here 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from papers.dlg.classifier import SimpleCNN, SimpleCNN256, level_loss
-from papers.dlg.convert import load_dmcmc_classifier
+from papers.dlg.convert import N_LEVELS, load_dmcmc_classifier, write_dmcmc_stand_in
 from papers.dlg.images import ImageConfig
 from papers.dlg.nets import TinyScoreNet
 from repro.config import read_from
@@ -39,27 +40,34 @@ class ScoreModel:
 
 @dataclass(frozen=True, kw_only=True)
 class LevelClassifier:
-    """The level classifier `arch` (simplecnn, simplecnn256): trained here (`training`), or the DMCMC release at
-    `checkpoint` (under the data root) when given."""
+    """The level classifier `arch` (simplecnn, simplecnn256): `source: train` trains it here (`training`);
+    `source: release` loads the DMCMC release at `checkpoint` (under the data root) and trains nothing."""
 
     arch: str
+    source: str
     training: dict[str, Any]
-    checkpoint: str | None = None
+    checkpoint: str | None = read_from("sample", None)  # the release is only loaded to sample
 
 
 @dataclass(frozen=True, kw_only=True)
 class Config(ImageConfig):
     """cifar10 / celebahq: `data` ('synthetic' with `n_synthetic` images, or real data; celebahq reads at most
-    `n_reference` images), the score model and the level classifier."""
+    `n_reference` images), the score model, the level classifier and the FID protocol: `fid_protocol`
+    (torch-fidelity or pytorch-fid, the paper's), `jpeg_quality` (None: samples as stored; else the paper's PIL JPEG
+    round trip at that quality) and `fid_stats` (a statistics file under the data root; None: the reference images)."""
 
     data: str
     n_synthetic: int
     n_reference: int | None = None
     score_model: ScoreModel
     classifier: LevelClassifier
+    fid_protocol: str = read_from("evaluate", "torch-fidelity")
+    jpeg_quality: int | None = read_from("evaluate", None)
+    fid_stats: str | None = read_from("evaluate", None)
 
 
 ARCHS = {"simplecnn": "cifar10", "simplecnn256": "celebahq"}  # our classifier arch -> the DMCMC release's
+RELEASE_FILES = {"simplecnn": "logs/CIFAR10/200.pt", "simplecnn256": "logs/CELEBAHQ/100.pt"}
 
 
 def train_config(section: dict[str, Any], name: str) -> TrainConfig:
@@ -75,18 +83,22 @@ def _classifier_net(cfg: Config, shape: tuple[int, ...]) -> torch.nn.Module:
     return SimpleCNN(cfg.n_levels, channels=shape[0], image_size=shape[-1])
 
 
-def train_models(run: Run, x: torch.Tensor) -> None:
-    """Train the level classifier (unless a DMCMC checkpoint is configured) and, for a stand-in, the score net."""
+def train_models(run: Run, images: Callable[[], torch.Tensor]) -> None:
+    """Train the level classifier (unless the DMCMC release is its source) and, for a stand-in, the score net, on
+    `images()` (read only when something is trained)."""
     from repro.train import train as fit
 
     cfg: Config = run.cfg
     c = cfg.classifier
-    if c.checkpoint is None:
+    s = cfg.score_model
+    if c.source == "release" and s.kind != "tiny":
+        return
+    x = images()
+    if c.source == "train":
         torch.manual_seed(run.seed)
         t = train_config(c.training, "level_classifier")
         net = _classifier_net(cfg, tuple(x.shape[1:]))
         fit(run, net, level_loss(cfg.levels()), TensorBatches(x, t.batch_size, seed=run.seed), t)
-    s = cfg.score_model
     if s.kind == "tiny":
         torch.manual_seed(run.seed)
         t = train_config(s.training, "score")
@@ -99,10 +111,30 @@ def load_classifier(run: Run, shape: tuple[int, ...]) -> torch.nn.Module:
 
     cfg: Config = run.cfg
     c = cfg.classifier
-    if c.checkpoint is not None:
-        return load_dmcmc_classifier(Path(run.data_root) / c.checkpoint, ARCHS[c.arch]).to(run.device)
+    if c.source == "release":
+        return _release_classifier(run, c).to(run.device)
     torch.manual_seed(run.seed)
     return load_trained(run, _classifier_net(cfg, shape), "level_classifier")
+
+
+def _release_classifier(run: Run, c: LevelClassifier) -> torch.nn.Module:
+    """The DMCMC release at `classifier.checkpoint`; in a rehearsal an absent file gets random weights in its layout."""
+    cfg: Config = run.cfg
+    if cfg.n_levels != N_LEVELS:
+        raise ValueError(
+            f"{run.paper}/{run.experiment}: the DMCMC release has {N_LEVELS} levels, but n_levels = {cfg.n_levels}"
+        )
+    path = Path(run.data_root) / c.checkpoint
+    if not path.is_file() and run.rehearsal:
+        write_dmcmc_stand_in(ARCHS[c.arch], path, run.seed)
+        run.log(f"rehearsal: {c.checkpoint} is absent; random weights written in its layout at {path}")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{run.paper}/{run.experiment}: classifier.checkpoint = {c.checkpoint!r} -> {path} does not exist; "
+            f"get {RELEASE_FILES[c.arch]} from the 1202kbs/DMCMC repository and place it there"
+        )
+    run.log(f"level classifier: the DMCMC release {path}")
+    return load_dmcmc_classifier(path, ARCHS[c.arch])
 
 
 def load_score(run: Run, channels: int) -> torch.nn.Module:
