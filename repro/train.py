@@ -42,6 +42,12 @@ class TrainConfig:
     grad_clip: float | None = None
     warmup: int = 0
     decay_frac: float = 0.0  # the learning rate falls linearly to 0 over this final fraction of the steps
+    # Staircase exponential decay (Sohl-Dickstein's reference code): x lr_decay_rate per lr_decay_steps steps,
+    # applied every lr_decay_interval steps, never below lr_min. lr_decay_steps 0: off.
+    lr_decay_steps: int = 0
+    lr_decay_rate: float = 0.1
+    lr_decay_interval: int = 1
+    lr_min: float = 0.0
     ckpt_every: int = 1000
     keep_every: int | None = None  # also keep the sampling weights every N steps (checkpoint selection by quality)
     log_every: int = 100
@@ -65,6 +71,11 @@ class TrainConfig:
         if self.steps <= 0 or self.lr <= 0 or self.batch_size <= 0 or self.ckpt_every <= 0 or self.log_every <= 0:
             raise ValueError(
                 f"training config {self.name!r}: steps, lr, batch_size, ckpt_every, log_every must be > 0: {self}"
+            )
+        if self.lr_decay_steps < 0 or self.lr_decay_interval <= 0 or not 0.0 < self.lr_decay_rate <= 1.0:
+            raise ValueError(
+                f"training config {self.name!r}: need lr_decay_steps >= 0, lr_decay_interval > 0 and "
+                f"lr_decay_rate in (0, 1], got {self.lr_decay_steps}, {self.lr_decay_interval}, {self.lr_decay_rate}"
             )
         if not 0.0 <= self.decay_frac <= 1.0:
             raise ValueError(f"training config {self.name!r}: decay_frac must be in [0, 1], got {self.decay_frac}")
@@ -111,10 +122,15 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up over the first `warmup` steps, linear decay to 0 over the final `decay_frac` of the steps."""
+    """Linear warm-up over the first `warmup` steps, linear decay to 0 over the final `decay_frac` of the steps,
+    and the staircase exponential decay (`lr_decay_*`, floored at `lr_min`)."""
     warm = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else 1.0
     decay = min(1.0, (cfg.steps - step) / (cfg.decay_frac * cfg.steps)) if cfg.decay_frac else 1.0
-    return cfg.lr * warm * decay
+    base = cfg.lr
+    if cfg.lr_decay_steps:
+        done = step // cfg.lr_decay_interval * cfg.lr_decay_interval
+        base = max(cfg.lr_min, cfg.lr * cfg.lr_decay_rate ** (done / cfg.lr_decay_steps))
+    return base * warm * decay
 
 
 def checkpoint_path(run: Run, name: str):

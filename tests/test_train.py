@@ -141,3 +141,24 @@ def test_learning_rate_warms_up_and_decays_linearly_to_zero():
     assert [learning_rate(cfg, s) for s in (0, 4, 9, 50, 80, 90, 99)] == pytest.approx([0.1, 0.5, 1, 1, 1, 0.5, 0.05])
     with pytest.raises(ValueError, match="decay_frac"):
         TrainConfig(steps=1, lr=1.0, batch_size=1, decay_frac=1.5)
+
+
+def test_staircase_decay_steps_once_per_interval_and_stops_at_its_floor():
+    """Sohl-Dickstein's reference schedule: x 0.1 per 1000 epochs of 500 batches, once per epoch, floor 1e-4."""
+    from repro.train import learning_rate
+
+    cfg = TrainConfig(
+        steps=600000,
+        lr=1e-3,
+        batch_size=1,
+        lr_decay_steps=500000,
+        lr_decay_rate=0.1,
+        lr_decay_interval=500,
+        lr_min=1e-4,
+    )
+    assert learning_rate(cfg, 499) == 1e-3  # the first epoch at the base rate
+    assert learning_rate(cfg, 500) == pytest.approx(1e-3 * 0.1 ** (1 / 1000), rel=1e-12)  # 9.977e-4
+    assert learning_rate(cfg, 250000) == pytest.approx(1e-3 * 0.1**0.5, rel=1e-12)
+    assert learning_rate(cfg, 599999) == 1e-4  # floored
+    with pytest.raises(ValueError, match="lr_decay_rate"):
+        TrainConfig(steps=1, lr=1.0, batch_size=1, lr_decay_steps=10, lr_decay_rate=0.0)

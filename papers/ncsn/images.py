@@ -60,6 +60,7 @@ class InpaintingConfig(ImageConfig):
     """An image experiment that also draws inpaintings (Alg. 2): CIFAR-10, CelebA."""
 
     inpaint: Inpaint = read_from("sample")
+    test_dsm_n: int = read_from("evaluate", 500)  # held-out images of the per-level DSM loss
 
 
 def levels(cfg: ImageConfig) -> torch.Tensor:
@@ -298,13 +299,13 @@ def _show(run: Run, name: str, tiled: np.ndarray, title: str, caption: str) -> N
     run.save_figure(fig, name, title, caption)
 
 
-def test_dsm_rows(run: Run, net, sigmas: torch.Tensor, images: torch.Tensor, n: int = 500) -> list[MetricRow]:
-    """Held-out DSM loss per level (the acceptance check of the official checkpoint), as metric rows."""
+def test_dsm_rows(run: Run, net, sigmas: torch.Tensor, images: torch.Tensor) -> list[MetricRow]:
+    """Held-out DSM loss per level on `test_dsm_n` images (the acceptance check of the official checkpoint)."""
     from repro.data.augment import dequantize
     from repro.diffusion.losses import dsm_loss
 
     g = torch.Generator().manual_seed(run.seed + 7)
-    x = dequantize(images[:n], g).to(run.device)
+    x = dequantize(images[: run.cfg.test_dsm_n], g).to(run.device)
     rows = []
     for i, sigma in enumerate(sigmas.tolist()):
         torch.manual_seed(run.seed + 100 + i)

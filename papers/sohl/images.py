@@ -46,6 +46,7 @@ class ImageNet:
     conv_channels: int
     n_scales: int
     dense_hidden: int
+    dense_layers: int  # linear layers of the dense pathway (the reference code's n_layers_dense_lower)
     dense_out: int
     pixel_layers: int
     pixel_hidden: int
@@ -120,6 +121,7 @@ def model_for(run: Run, d: ImageData) -> GaussianDiffusion:
         n.conv_channels,
         n.n_scales,
         n.dense_hidden,
+        n.dense_layers,
         n.dense_out,
         n.pixel_layers,
         n.pixel_hidden,

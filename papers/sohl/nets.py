@@ -128,7 +128,10 @@ class ImageReverseNet(nn.Module):
     """Image reverse model: multi-scale conv layers and/or a dense pathway, per-pixel tanh layers, bump readout.
 
     `dense_hidden > 0` adds a fully connected pathway over the whole image (CIFAR-10 and MNIST in the paper) whose
-    output gives `dense_out` features per pixel, concatenated with the conv features.
+    output gives `dense_out` features per pixel, concatenated with the conv features. `dense_layers` counts its
+    linear layers (the reference code's `n_layers_dense_lower`): `dense_layers - 1` tanh layers of `dense_hidden`
+    units, then a linear map to the per-pixel features. `pixel_layers` tanh layers of `pixel_hidden` units and the
+    readout are the reference's `n_layers_dense_upper = pixel_layers + 1`.
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class ImageReverseNet(nn.Module):
         conv_channels: int,
         n_scales: int,
         dense_hidden: int,
+        dense_layers: int,
         dense_out: int,
         pixel_layers: int,
         pixel_hidden: int,
@@ -155,9 +159,14 @@ class ImageReverseNet(nn.Module):
         n_feat = c_in if conv_layers else 0
         self.dense = None
         if dense_hidden > 0:
-            self.dense = nn.Sequential(
-                nn.Flatten(), nn.Linear(c * h * w, dense_hidden), nn.Tanh(), nn.Linear(dense_hidden, dense_out * h * w)
-            )
+            if dense_layers < 2:
+                raise ValueError(f"the dense pathway needs dense_layers >= 2 (a hidden layer), got {dense_layers}")
+            dense: list[nn.Module] = [nn.Flatten()]
+            n_in = c * h * w
+            for _ in range(dense_layers - 1):
+                dense += [nn.Linear(n_in, dense_hidden), nn.Tanh()]
+                n_in = dense_hidden
+            self.dense = nn.Sequential(*dense, nn.Linear(n_in, dense_out * h * w))
             self.dense_out = dense_out
             n_feat += dense_out
         if n_feat == 0:
