@@ -25,7 +25,6 @@ curves of the first seed, raw left, perturbed right (the paper's panels).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from papers.ncsn.images import seed_runs
 from repro.config import ExperimentConfig, read_from
 from repro.run import MetricRow, Run
 
@@ -132,14 +132,6 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-2:] == (size, size):
         return x
     return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
-
-
-def seed_runs(run: Run) -> list[Run]:
-    """One view of the run per seed (same folder, the config's seed replaced)."""
-    return [
-        dataclasses.replace(run, cfg=dataclasses.replace(run.cfg, seed=s))
-        for s in range(run.seed, run.seed + run.cfg.seeds)
-    ]
 
 
 def net_name(arm: str, seed: int) -> str:

@@ -9,6 +9,7 @@ clamping to [0, 1]. `synthetic_n` > 0 replaces the data by a deterministic stand
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -323,3 +324,12 @@ def test_dsm_rows(run: Run, net, sigmas: torch.Tensor, images: torch.Tensor) -> 
             )
         )
     return rows
+
+
+def seed_runs(run: Run) -> list[Run]:
+    """One view of the run per seed (`seeds` from the config's seed): same folder, the config's seed replaced, so
+    training and sample seeds follow."""
+    return [
+        dataclasses.replace(run, cfg=dataclasses.replace(run.cfg, seed=s))
+        for s in range(run.seed, run.seed + run.cfg.seeds)
+    ]

@@ -28,7 +28,6 @@ single level `sigma` and its Langevin sampler), `classifier_steps`, `reference_s
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +46,7 @@ from papers.ncsn.images import (
     load_images,
     load_net,
     sampling_setting,
+    seed_runs,
     train_net,
     uniform_start_fn,
 )
@@ -80,14 +80,6 @@ class Config(ImageConfig):
     real_split: str = read_from("evaluate")
     baseline: Baseline
     classifier_steps: int
-
-
-def seed_runs(run: Run) -> list[Run]:
-    """One view of the run per seed: same folder, the config's seed replaced (training and sample seeds follow)."""
-    return [
-        dataclasses.replace(run, cfg=dataclasses.replace(run.cfg, seed=s))
-        for s in range(run.seed, run.seed + run.cfg.seeds)
-    ]
 
 
 def net_name(arm: str, run: Run) -> str:
