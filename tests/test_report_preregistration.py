@@ -70,8 +70,28 @@ def test_a_rule_changed_after_the_first_result_is_listed(tmp_path):
     assert log.available and log.checked == 2
     assert [(c.claim_id, c.commit) for c in log.changes] == [("toy.a", first)]
     change = log.changes[0]
-    assert rule_text(change.then) == "within 0.1 of 1.0 (tiers cpu)"
-    assert rule_text(change.now) == "within 0.5 of 1.0 (tiers cpu)"
+    assert rule_text(change.then) == "within 0.1 of 1.0 on toy.a (tiers cpu)"
+    assert rule_text(change.now) == "within 0.5 of 1.0 on toy.a (tiers cpu)"
+
+
+def test_a_claim_judged_on_another_metric_after_its_first_result_is_listed(tmp_path):
+    """The same value, tol and rule on another metric (e.g. FID replaced by IS) is a changed rule."""
+    repo = tmp_path / "repo"
+    (repo / "papers" / "toy").mkdir(parents=True)
+    (repo / "results").mkdir()
+    _git(repo, "init", "-q")
+    claims_file = repo / "papers/toy/claims.yaml"
+    claims_file.write_text(_claims(tol_a=0.1, value_b=2.0))
+    (repo / "results/toy_toy.csv").write_text(HEADER + "toy,toy,toy.a,1.05\n")
+    first = _commit(repo, "first result")
+    doc = yaml.safe_load(claims_file.read_text())
+    doc["claims"][0]["metric"] = "is_lenet"
+    claims_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _commit(repo, "metric changed")
+
+    log = preregistration(repo / "results", repo / "papers", load_claims(repo / "papers"))
+    assert [(c.claim_id, c.commit) for c in log.changes] == [("toy.a", first)]
+    assert rule_text(log.changes[0].now) == "within 0.1 of 1.0 on is_lenet (tiers cpu)"
 
 
 def test_no_checkout_says_so(tmp_path):

@@ -392,8 +392,9 @@ def preregistration_section(model: ReportModel) -> str:
     log = model.preregistration
     head = '<section id="preregistration"><h2>Pre-registration</h2>'
     lead = (
-        '<p class="lead">Each claim\'s rule (value, tol, rule, tiers) as <code>claims.yaml</code> held it in the '
-        "commit that first added a measured result of the claim to <code>results/</code>, compared with today's. "
+        '<p class="lead">Each claim\'s rule (value, tol, rule, tiers, and the metric and setting it is judged on) '
+        "as <code>claims.yaml</code> held it in the commit that first added a measured result of the claim to "
+        "<code>results/</code>, compared with today's. "
         "A rule changed after its first result is listed here; nothing is hidden.</p>"
     )
     if log is None:

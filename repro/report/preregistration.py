@@ -1,8 +1,9 @@
 """Pre-registration log from git history: every claim rule changed after the claim's first committed result.
 
-A claim's rule is (value, tol, rule, tiers). For each claim with a measured value in the results CSVs, the first
-commit whose version of a results CSV holds a measured row of that claim is found; the rule in that commit's
-`papers/<paper>/claims.yaml` is compared with today's. Nothing is hidden: a changed rule is simply listed.
+A claim's rule is (value, tol, rule, tiers) and what it is judged on (metric, setting). For each claim with a
+measured value in the results CSVs, the first commit whose version of a results CSV holds a measured row of that
+claim is found; the rule in that commit's `papers/<paper>/claims.yaml` is compared with today's. Nothing is hidden:
+a changed rule is simply listed.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-RULE_FIELDS = ("value", "tol", "rule", "tiers")
 
 
 @dataclass(frozen=True)
@@ -41,24 +40,29 @@ class Preregistration:
 
 
 def rule_of(claim: dict[str, Any]) -> dict[str, Any]:
-    """The fields that decide a claim's verdict: value, tol, rule and tiers."""
+    """The fields that decide a claim's verdict: value, tol, rule, tiers, and the metric and setting of the row it
+    is judged on (a rule kept while its metric changes is still a changed rule)."""
     verdict = claim.get("verdict") or {}
     return {
         "value": claim.get("value"),
         "tol": float(verdict.get("tol", 0.0)),
         "rule": verdict.get("rule"),
         "tiers": list(claim.get("tiers") or []),
+        "metric": claim.get("metric"),
+        "setting": dict(claim.get("setting") or {}),
     }
 
 
 def rule_text(rule: dict[str, Any] | None) -> str:
-    """A rule as one line: '<rule> <tol> of <value> (tiers <tiers>)'."""
+    """A rule as one line: '<rule> <tol> of <value> on <metric> [<setting>] (tiers <tiers>)'."""
     if rule is None:
         return "no such claim"
     tiers = ", ".join(map(str, rule["tiers"])) or "none"
+    setting = ", ".join(f"{k}={v}" for k, v in rule["setting"].items())
+    on = f"{rule['metric']}" + (f" [{setting}]" if setting else "")
     if rule["rule"] == "none":
-        return f"none (value {rule['value']}, tiers {tiers})"
-    return f"{rule['rule']} {rule['tol']:g} of {rule['value']} (tiers {tiers})"
+        return f"none (value {rule['value']} on {on}, tiers {tiers})"
+    return f"{rule['rule']} {rule['tol']:g} of {rule['value']} on {on} (tiers {tiers})"
 
 
 def _git(root: Path, *args: str) -> str | None:
