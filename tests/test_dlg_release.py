@@ -93,18 +93,20 @@ def test_paper_tier_uses_the_release_at_its_canonical_place(exp, item):
     assert cfg["classifier"]["source"] == "release"
     assert cfg["classifier"]["checkpoint"] == check.ITEMS[item].rel
     assert item in cfg["needs"] and "pytorch_fid_inception" in cfg["needs"]
-    assert (cfg["fid_protocol"], cfg["jpeg_quality"]) == ("pytorch-fid", 75)
+    assert (cfg["fid_protocol"], cfg["jpeg_quality"]) == ("pytorch-fid", None)  # samples stay lossless
 
 
-def test_only_a_pytorch_fid_row_on_jpeg_samples_meets_the_papers_claims():
+def test_only_a_pytorch_fid_row_meets_the_papers_claims():
+    """The paper's protocol is pytorch-fid; its JPEG step is an option, so rows with or without it match."""
     from repro import claims
 
     cifar = [c for c in claims.load("dlg") if c.experiment == "cifar10"]
     setting = (
         "integrator=kar1;dlg=on;budget=10;n_skip=2;N=5;fid_protocol={};jpeg={};reference=cifar10-train-n50000-uint8"
     )
-    torch_fidelity = {"dataset": "cifar10", "metric": "fid", "setting": setting.format("torch-fidelity", "75")}
-    png = {"dataset": "cifar10", "metric": "fid_pytorch_fid", "setting": setting.format("pytorch-fid", "off")}
-    jpeg = dict(png, setting=setting.format("pytorch-fid", "75"))
-    assert not [c.id for c in cifar if c.matches(torch_fidelity) or c.matches(png)]
-    assert {c.id for c in cifar if c.matches(jpeg)} == {"dlg.v1.cifar.nfe10", "dlg.icml.cifar.nfe10"}
+    torch_fidelity = {"dataset": "cifar10", "metric": "fid", "setting": setting.format("torch-fidelity", "off")}
+    lossless = {"dataset": "cifar10", "metric": "fid_pytorch_fid", "setting": setting.format("pytorch-fid", "off")}
+    jpeg = dict(lossless, setting=setting.format("pytorch-fid", "75"))
+    assert not [c.id for c in cifar if c.matches(torch_fidelity)]
+    for row in (lossless, jpeg):
+        assert {c.id for c in cifar if c.matches(row)} == {"dlg.v1.cifar.nfe10", "dlg.icml.cifar.nfe10"}

@@ -1,6 +1,7 @@
 """dlg/cifar10 (paper tier): official VE NCSN++ CIFAR-10 checkpoint, the DMCMC release of the SimpleCNN level
 classifier (or one trained here on CIFAR-10), FID on 50k samples per integrator x NFE, with and without DLG, under
-the paper's protocol (pytorch-fid on JPEG-saved samples) or the house's (torch-fidelity, samples as stored).
+the paper's protocol (pytorch-fid; its .jpg step is `jpeg_quality`, off: samples stay lossless uint8) or the
+house's (torch-fidelity).
 
 At the smoke tier a synthetic stand-in of CIFAR-10's shape replaces the data and a small score net the
 checkpoint; its numbers are plumbing checks ('smoke' verdicts).
