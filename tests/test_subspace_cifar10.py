@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from papers.subspace import cifar10
-from papers.subspace.method import implicit_score, time_score
+from papers.subspace.method import implicit_score
 from papers.subspace.operators import down, up
 from repro.config import load
-from repro.diffusion.sde import SubVPSDE, sigma_score
+from repro.diffusion.sde import SubVPSDE, sigma_score, time_score
 from repro.typed import build
 
 

@@ -39,13 +39,13 @@ import numpy as np
 import torch
 
 from papers.subspace import images
-from papers.subspace.method import Score, cut_score, implicit_score, time_score
+from papers.subspace.method import Score, cut_score, implicit_score
 from papers.subspace.operators import down
 from repro.config import read_from
 from repro.data.augment import image_transform
 from repro.data.batches import TensorBatches
 from repro.diffusion.losses import ve_dsm_loss
-from repro.diffusion.sde import SDE, VESDE, SubVPSDE
+from repro.diffusion.sde import SDE, VESDE, SubVPSDE, time_score
 from repro.metrics.distances import mean_stderr
 from repro.run import MetricRow, Run
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import torch
 
 from papers.subspace.operators import down, orthogonal, orthogonal_dim, project, up
-from repro.diffusion.sde import SDE
 
 Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -78,17 +77,6 @@ def cut_score(full_score: Score, subspace_score: Score, sigma_cut: float) -> Sco
 
     def score(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return subspace_score(x, sigma) if float(sigma[0]) > sigma_cut else full_score(x, sigma)
-
-    return score
-
-
-def time_score(sde: SDE, sigma_score: Score) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The score s(x_t, t) of x_t from a score of y = x_t / α_t at noise level σ(t) (the inverse of
-    `repro.diffusion.sde.sigma_score`): s(x, t) = s_y(x / α_t, σ(t)) / α_t, for the probability-flow ODE in time."""
-
-    def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        alpha = sde.alpha(t.double()).to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
-        return sigma_score(x / alpha, sde.sigma(t.double()).to(x.dtype)) / alpha
 
     return score
 

@@ -239,3 +239,14 @@ def sigma_score(sde: SDE, score_t: Score) -> Score:
         return a * score_t(a * y, t)
 
     return score
+
+
+def time_score(sde: SDE, score_y: Score) -> Score:
+    """The inverse of `sigma_score`: a score s_y(y, sigma) of y = x / alpha_t as the score s(x, t) of x_t,
+    s(x, t) = s_y(x / alpha_t, sigma(t)) / alpha_t (for the probability-flow ODE in time)."""
+
+    def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = _col(sde.alpha(t.double()).to(x.dtype), x)
+        return score_y(x / a, sde.sigma(t.double()).to(x.dtype)) / a
+
+    return score

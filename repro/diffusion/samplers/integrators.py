@@ -118,11 +118,6 @@ def _heun(score: Score, x: torch.Tensor, sigma, sigma_next, neg_sigma, neg_sigma
     return d_next.add_(d).mul_(h * 0.5).add_(x)  # x + (h / 2) (d + d_next)
 
 
-def euler_step(score: Score, x, sigma, sigma_next):
-    """Karras Euler step on dx/dsigma = -sigma s(x, sigma). Returns (x_next, d)."""
-    return _euler(score, x, sigma, -_col(sigma, x), _col(sigma_next - sigma, x))
-
-
 def heun_step(score: Score, x, sigma, sigma_next):
     """Karras (2022) Heun step from sigma to sigma_next (sigma_next > 0): two score evaluations."""
     h = _col(sigma_next - sigma, x)
