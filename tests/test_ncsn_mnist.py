@@ -61,8 +61,7 @@ def test_difference_rows_are_not_taken_for_models_by_the_ranking_check(tmp_path)
     rows = [*arm_rows(cfg, "ncsn", per_arm["ncsn"], [0, 1, 2]), *difference_rows(cfg, per_arm, [0, 1, 2])]
     as_csv = [{**r.as_dict(), "setting": format_setting(r.setting)} for r in rows]
     sanity = [
-        {"metric": "is_lenet", "value": v, "setting": f"sanity={label}"}
-        for label, v in (("real", 99), ("noise", 1))
+        {"metric": "is_lenet", "value": v, "setting": f"sanity={label}"} for label, v in (("real", 99), ("noise", 1))
     ]
     assert ranking_violations(as_csv + sanity) == []
     assert ranking_violations(as_csv + [{**sanity[0], "value": 15.0}, sanity[1]])  # a model better than real: caught

@@ -116,7 +116,16 @@ def _build(tmp_path: Path, paper_tier: bool) -> str:
             results,
             "dlg_cifar10.csv",
             [
-                _row("dlg", "cifar10", "paper", "fid_pytorch_fid", 3.9, setting=kar1, claim_id="dlg.v1.cifar.nfe10", **claim),
+                _row(
+                    "dlg",
+                    "cifar10",
+                    "paper",
+                    "fid_pytorch_fid",
+                    3.9,
+                    setting=kar1,
+                    claim_id="dlg.v1.cifar.nfe10",
+                    **claim,
+                ),
                 _row("dlg", "cifar10", "paper", "nfe", 10.0, setting=kar1),
             ],
         )
