@@ -22,7 +22,6 @@ import torch
 from repro.diffusion.samplers.integrators import (
     Noise,
     Score,
-    _col,
     noisy_step,
     per_sample_grid,
     step_columns,
@@ -35,9 +34,9 @@ NORMS = ("sample", "batch")
 
 def _norm(v: torch.Tensor, norms: str) -> torch.Tensor:
     """Each sample's norm as a column against v, or (`"batch"`) their mean as a [1, 1, ...] column: not 0-dim, so
-    it takes part in dtype promotion as the per-sample column does."""
-    n = torch.linalg.vector_norm(v.flatten(1), dim=1)
-    return _col(n.mean() if norms == "batch" else n, v)
+    it takes part in dtype promotion as the per-sample column does. One or two ops: the reduction keeps its dims."""
+    n = torch.linalg.vector_norm(v, dim=tuple(range(1, v.ndim)), keepdim=True)
+    return n.mean(0, keepdim=True) if norms == "batch" else n
 
 
 def langevin_corrector_step(
@@ -59,8 +58,11 @@ def langevin_corrector_step(
     z = noise(x)
     if project is not None:
         grad, z = project(grad), project(z)
-    step = 2 * (snr * _norm(z, norms) / _norm(grad, norms).clamp_min(torch.finfo(x.dtype).tiny)) ** 2
-    return noisy_step(x, grad, step, (2 * step).sqrt(), z)  # x + eps s + sqrt(2 eps) z
+    ratio = snr * _norm(z, norms) / _norm(grad, norms).clamp_min(torch.finfo(x.dtype).tiny)
+    # eps = 2 ratio^2 and sqrt(2 eps) = 2 ratio, one op each and bit for bit as written: scaling by 2 is exact, so
+    # fl(2r r) = 2 fl(r^2), and in binary floating point sqrt(fl(r^2)) = |r| exactly
+    std = ratio * 2
+    return noisy_step(x, grad, std * ratio, std, z)  # x + eps s + sqrt(2 eps) z
 
 
 def langevin_corrector(
