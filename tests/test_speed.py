@@ -165,7 +165,8 @@ def test_sampler_loops_never_sync_with_the_host(name):
 def test_rk45_syncs_once_per_step_never_per_evaluation():
     """An adaptive step must decide on the host whether to accept; its six evaluations stay on the device.
 
-    The start costs two evaluations and three syncs (the initial step size); each attempted step six and one."""
+    The start costs two evaluations and three syncs (the initial step size) and one read of a shared grid's two
+    ends (`tolist`, which no dispatch mode sees on a CPU); each attempted step six evaluations and one sync."""
     counted = CountingScore(_gauss_score)
     with HostSyncs() as mode:
         integrators.rk45(counted, torch.randn(4, 2, 3, 3), torch.tensor([5.0, 0.1]), rtol=1e-4, atol=1e-4)

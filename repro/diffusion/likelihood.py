@@ -99,14 +99,14 @@ def ode_log_likelihood(
     b, n = x.shape[0], x[0].numel()
     nfe = 0
 
-    def rhs(t: float, state: torch.Tensor) -> torch.Tensor:
+    def rhs(t: float, state: torch.Tensor, out: torch.Tensor) -> None:
         nonlocal nfe
         nfe += 1
         vec_t = torch.full((b,), t, dtype=x.dtype, device=x.device)
         drift, div = divergence_estimate(
             lambda v: drift_fn(v, vec_t)[0], state[:, :n].reshape(x.shape).to(x.dtype), probe
         )
-        return torch.cat([drift.flatten(1).double(), div.double()[:, None]], dim=1)
+        torch.cat([drift.flatten(1).double(), div.double()[:, None]], dim=1, out=out)
 
     start = torch.cat([x.flatten(1).double(), torch.zeros(b, 1, dtype=torch.float64, device=x.device)], dim=1)
     end = dormand_prince(rhs, eps, start, 1.0, rtol, atol)
