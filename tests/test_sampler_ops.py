@@ -8,10 +8,13 @@ arithmetic was regrouped (precomputed coefficients, in-place temporaries); regen
 in the change. The noise draws, Euler-Maruyama's log and RK45's exp are the only transcendental functions in these
 cases, and torch's vectorised kernels for them differ in the last bit between CPUs (two AVX-512 machines disagreed
 on float32 `randn`). So the cases run in a subprocess on torch's scalar kernels (`ATEN_CPU_CAPABILITY=default`,
-which calls the C library's functions), the same on every x86-64 machine with this torch and glibc.
+which calls the C library's functions), the same on every x86-64 machine with this torch and glibc. There, too,
+the samplers' `addcmul` rounds the product and then the sum as the formulas are written (vectorised kernels fuse
+it), so the pins hold the samplers to the plain formulas.
 RK45's pins were re-recorded once on purpose: its stage sums became one matrix-vector product each (BLAS order,
 as scipy's `np.dot`), which rounds differently from the sum over stages, and with one grid for the batch sigma(u)
-is a host float (float64 outputs of size about 3 moved by at most 1.2e-14).
+is a host float (float64 outputs of size about 3 moved by at most 1.2e-14). The batch-averaged PC pins were
+re-recorded once too: the corrector's ratio of two batch means became the ratio of the two sums (B cancels).
 """
 
 from __future__ import annotations
@@ -132,20 +135,20 @@ def test_the_pins_run_on_the_scalar_kernels(portable_outputs):
 
 # The ops each sampler dispatches outside the network per evaluation, step after step (the grids' one-off setup
 # cancels in the difference of two runs). The samplers compute their coefficients for the whole grid up front, so a
-# step is its noise draw and full-size arithmetic only:
-#   Langevin: add, draw, add_; EM / reverse diffusion: draw, mul, add_ (mean), mul, add_ (noise);
-#   probability flow: mul, add_; Heun (2 evaluations): 2 x (mul) for the slopes, mul + add_ for the Euler point,
-#   add_, mul (h / 2), mul_, add_ for the average; stochastic Heun adds the draw, mul, add_ of the churn;
-#   PC: the corrector's two batch-averaged norms (a norm keeping its dims and a mean each), 3 ops for the ratio,
-#   one each for sqrt(2 eps) and eps, its update (4), its draw, then the predictor (5), over 2 evaluations.
+# step is its noise draw and full-size arithmetic only, every x + a v one `addcmul`:
+#   Langevin: add, draw, add_; EM / reverse diffusion: draw, addcmul (mean), addcmul (noise); probability flow:
+#   addcmul; Heun (2 evaluations): 2 x (mul) for the slopes, addcmul for the Euler point, add_, mul (h / 2), mul_,
+#   add_ for the average; stochastic Heun adds the draw and addcmul of the churn;
+#   PC: the corrector's two batch-summed norms (a norm keeping its dims and a sum each), 3 ops for the ratio,
+#   one each for sqrt(2 eps) and eps, its update (2), its draw, then the predictor (3), over 2 evaluations.
 MARGINAL_OPS = {
     "annealed_langevin": 3.0,
-    "euler_maruyama": 5.0,
-    "reverse_diffusion": 5.0,
-    "probability_flow": 2.0,
-    "karras_heun": 4.0,
-    "karras_stochastic": 5.5,
-    "pc_sampler": 9.5,
+    "euler_maruyama": 3.0,
+    "reverse_diffusion": 3.0,
+    "probability_flow": 1.0,
+    "karras_heun": 3.5,
+    "karras_stochastic": 4.5,
+    "pc_sampler": 7.5,
 }
 
 

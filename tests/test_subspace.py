@@ -47,6 +47,14 @@ def test_operator_identities(channels: int, levels: int) -> None:
     torch.testing.assert_close(down(ones, levels), torch.full_like(down(ones, levels), float(f)))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("levels", [0, 1, 2, 3])
+def test_projection_is_up_of_down_bit_for_bit(levels: int, dtype: torch.dtype) -> None:
+    """`project` skips down's ×2 and up's /2 per level (exact powers of two): the same bits as up(down(x))."""
+    x = 1e3 * torch.randn(2, 3, 4, 16, 16, generator=gen(), dtype=dtype)  # two leading dims
+    assert torch.equal(project(x, levels), up(down(x, levels), levels))
+
+
 def test_operator_rejects_bad_sizes() -> None:
     with pytest.raises(ValueError, match="cannot be halved"):
         down(torch.zeros(1, 1, 6, 6), 2)

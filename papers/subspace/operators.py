@@ -46,8 +46,20 @@ def up(y: torch.Tensor, levels: int = 1) -> torch.Tensor:
 
 
 def project(x: torch.Tensor, levels: int) -> torch.Tensor:
-    """P x = up(down(x)): the orthogonal projection onto the images that are constant on 2^k × 2^k blocks."""
-    return up(down(x, levels), levels)
+    """P x = up(down(x)): the orthogonal projection onto the images that are constant on 2^k × 2^k blocks.
+
+    Computed as each block's mean repeated over its block: down's factors 2 and up's factors 1/2 are powers of two,
+    exact in floating point, so they cancel bit for bit and only the averages and one repeat remain (a sampler
+    projects twice per conditional Langevin step).
+    """
+    _check_levels(x, levels)
+    *lead, c, h, w = x.shape
+    y = x.reshape(-1, c, h, w)
+    for _ in range(levels):
+        y = F.avg_pool2d(y, 2)
+    f = 2**levels
+    n, _, hs, ws = y.shape
+    return y.view(n, c, hs, 1, ws, 1).expand(n, c, hs, f, ws, f).reshape(*lead, c, h, w)
 
 
 def orthogonal(x: torch.Tensor, levels: int) -> torch.Tensor:

@@ -9,9 +9,10 @@ arithmetic with the samplers (`noisy_step`, `_euler`, `_heun`).
 
 Speed: each sampler computes its step coefficients for the whole grid at once (a few ops on [B, L - 1]) and then
 does only full-size arithmetic per step, out of place where the result is new and in place on its own temporaries.
-The grouping of every product and sum is the one the formulas state, so the numbers are those of the plain
-per-step code bit for bit (`tests/test_sampler_ops.py` pins them); fused multiply-adds (`addcmul`, `add(alpha=)`)
-are not used because they round once where the formulas round twice.
+Every x + a v is one `addcmul`: torch's vectorised CPU kernels and GPUs fuse it (one rounding, a fused
+multiply-add), its scalar kernels round the product and then the sum as the formula is written. Otherwise the
+grouping of every product and sum is the one the formulas state, so on the scalar kernels the numbers are those of
+the plain per-step code bit for bit (`tests/test_sampler_ops.py` pins them there).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def step_columns(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def _plus(x: torch.Tensor, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """x + a v, rounded as written (the product, then the sum), in one new tensor."""
-    return torch.mul(a, v).add_(x)
+    """x + a v in one new tensor and one op (fused where the kernels are vectorised, see the module docstring)."""
+    return torch.addcmul(x, a, v)
 
 
 # ----------------------------------------------------------------------------------------------------- single steps
