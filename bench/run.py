@@ -1,8 +1,12 @@
-"""Run every benchmark and gather its rows into one table and `bench/results.csv`.
+"""Run every benchmark and gather its rows into one table and `bench/results.csv` (CPU) or
+`bench/results_gpu.csv` (a CUDA machine).
 
     python -m bench.run                 # CPU: samplers, training loop, evaluation, workflow
     python -m bench.run --gpu           # on a CUDA machine: also the speed options (it/s, images/s)
     python -m bench.run --only samplers,train_step
+
+The modules run now replace their own rows in the file; the other modules' rows stay, so a partial run or a GPU
+session never drops what another run measured.
 
 Each module runs as its own subprocess (`python -m bench.<module>`), so one failing benchmark only loses its own
 rows. Modules hand their rows over through `$BENCH_CSV` (see `bench/__init__.py`); a module that prints its own
@@ -126,7 +130,7 @@ def read_foreign_csv(path: Path, source: str) -> list[Result]:
     return out
 
 
-def machine_row(when: str) -> Result:
+def machine_row(when: str, names: list[str]) -> Result:
     load = os.getloadavg()[0]
     return Result(
         "machine",
@@ -134,9 +138,18 @@ def machine_row(when: str) -> Result:
         "1-min load",
         load,
         "runnable tasks",
-        f"{os.cpu_count()} cores; load above the core count means the timings are contended",
+        f"{os.cpu_count()} cores; load above the core count means the timings are contended; "
+        f"the latest run: {', '.join(names)}",
         "bench.run",
     )
+
+
+def merged(previous: list[Result], fresh: list[Result]) -> list[Result]:
+    """`fresh` replaces every row of the modules (sources) it holds, the machine rows included; the rows of the
+    other modules keep their place."""
+    sources = {r.source for r in fresh}
+    kept = [r for r in previous if r.source not in sources]
+    return [r for r in fresh if r.group == "machine"] + kept + [r for r in fresh if r.group != "machine"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,16 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, help="comma-separated module names (default: every bench module)")
     p.add_argument("--gpu", action="store_true", help="also the GPU speed-option benchmarks (needs CUDA)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per module (default 1800)")
-    p.add_argument("--csv", type=Path, default=HERE / "results.csv", help="where to write the rows")
+    default_csv = HERE / ("results_gpu.csv" if torch.cuda.is_available() else "results.csv")
+    p.add_argument("--csv", type=Path, default=default_csv, help=f"where to merge the rows (default {default_csv})")
     args = p.parse_args(argv)
-    results = [machine_row("start")]
-    for name in modules(args.only.split(",") if args.only else None):
+    names = modules(args.only.split(",") if args.only else None)
+    results = [machine_row("start", names)]
+    for name in names:
         results += run_module(name, args.gpu, args.timeout)
-    results.append(machine_row("end"))
+    results.append(machine_row("end", names))
     print("\n== all benchmarks")
     print_table(results)
-    write_csv(results, args.csv)
-    print(f"\nwritten {args.csv}")
+    write_csv(merged(read_csv(args.csv) if args.csv.exists() else [], results), args.csv)
+    print(f"\nmerged into {args.csv}")
     return 0
 
 
