@@ -12,6 +12,7 @@ is then about a dozen ops besides its six evaluations (the plain per-stage sums 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -35,6 +36,15 @@ SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 ERROR_EXPONENT = -1 / 5  # error estimator of order 4
 
 
+@functools.cache
+def _weights(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The rows A_2..A_6, B and E as tensors, made once per dtype and device: otherwise every solve paid seven
+    small host-to-device copies (each a host wait on a GPU). Made outside inference mode so that a solve under
+    autograd can use them too; nothing writes into them."""
+    with torch.inference_mode(False):
+        return tuple(torch.tensor(w, dtype=dtype, device=device) for w in (*A[1:], B, E))
+
+
 def _rms(v: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(v)) / math.sqrt(v.numel())
 
@@ -49,7 +59,7 @@ def _initial_step(
     d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
     h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
     h0 = min(h0, length)
-    fun(t0 + h0 * direction, y0 + h0 * direction * f0, scratch)
+    fun(t0 + h0 * direction, torch.add(y0, f0, alpha=h0 * direction), scratch)
     d2 = _rms((scratch - f0) / scale) / h0
     h1 = max(1e-6, h0 * 1e-3) if d1 <= 1e-15 and d2 <= 1e-15 else (0.01 / max(d1, d2)) ** (1 / 5)
     return min(100 * h0, h1, length)
@@ -62,8 +72,8 @@ def dormand_prince(fun: Rhs, t0: float, y0: torch.Tensor, t_end: float, rtol: fl
     k = torch.empty(7, *y0.shape, **like)  # the step's stages; k[6] = f(t + h, y_new), the next step's k[0]
     stages, flat = k.unbind(0), k.view(7, -1)
     # stage i's state is y + h (A_i . k[:i]); the sixth "stage" is y_new with the weights B
-    sums = [(flat[: len(w)].T, torch.tensor(w, **like)) for w in (*A[1:], B)]
-    error_weights = torch.tensor(E, **like)
+    *stage_weights, error_weights = _weights(y0.dtype, y0.device)
+    sums = [(flat[: len(w)].T, w) for w in stage_weights]
     y, y_new, y_stage = y0.clone(), torch.empty_like(y0), torch.empty_like(y0)
     flat_y, flat_new, flat_stage = y.view(-1), y_new.view(-1), y_stage.view(-1)
     t = t0
@@ -98,5 +108,6 @@ def dormand_prince(fun: Rhs, t0: float, y0: torch.Tensor, t_end: float, rtol: fl
             h_abs *= max(MIN_FACTOR, SAFETY * error**ERROR_EXPONENT)
             rejected = True
         t, y, y_new, flat_y, flat_new, abs_y = t_new, y_new, y, flat_new, flat_y, abs_new
-        stages[0].copy_(stages[6])
+        if direction * (t_end - t) > 0:  # first same as last: the next step's k[0]
+            stages[0].copy_(stages[6])
     return y
