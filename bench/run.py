@@ -2,7 +2,8 @@
 `bench/results_gpu.csv` (a CUDA machine).
 
     python -m bench.run                 # CPU: samplers, training loop, evaluation, workflow
-    python -m bench.run --gpu           # on a CUDA machine: also the speed options (it/s, images/s)
+    python -m bench.run --gpu           # on a CUDA machine: also the speed options, the end-to-end estimate and
+                                        # the fp32-vs-fast equivalence (bench.estimate, bench.equivalence)
     python -m bench.run --only samplers,train_step
 
 The modules run now replace their own rows in the file; the other modules' rows stay, so a partial run or a GPU
@@ -32,6 +33,7 @@ from bench import Result, print_table, read_csv, write_csv
 
 HERE = Path(__file__).resolve().parent
 OWN = ("samplers", "train_step", "workflow")  # take --gpu
+GPU_ONLY = ("estimate", "equivalence")  # full-size networks: run with --gpu (or named in --only)
 OTHERS = ("ncsn_langevin", "integrators", "sohl", "fid")  # written by the samplers' and metrics' owners
 # Without CUDA the other modules run at small sizes, so the whole run stays within minutes on a busy CPU.
 CPU_ARGS = {
@@ -40,8 +42,10 @@ CPU_ARGS = {
 }
 
 
-def modules(only: list[str] | None) -> list[str]:
-    present = [m for m in (*OTHERS, *OWN) if (HERE / f"{m}.py").exists()]
+def modules(only: list[str] | None, gpu: bool = False) -> list[str]:
+    present = [m for m in (*OTHERS, *OWN, *GPU_ONLY) if (HERE / f"{m}.py").exists()]
+    if not (gpu or only):
+        present = [m for m in present if m not in GPU_ONLY]
     if only:
         unknown = sorted(set(only) - set(present))
         if unknown:
@@ -56,7 +60,7 @@ def run_module(name: str, gpu: bool, timeout: float) -> list[Result]:
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         out_csv = Path(tmp) / "rows.csv"
-        cmd = [sys.executable, "-m", source] + (["--gpu"] if gpu and name in OWN else [])
+        cmd = [sys.executable, "-m", source] + (["--gpu"] if gpu and name in OWN + GPU_ONLY else [])
         if not torch.cuda.is_available():
             cmd += CPU_ARGS.get(name, [])
         env = {**os.environ, "BENCH_CSV": str(out_csv)}
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     default_csv = HERE / ("results_gpu.csv" if torch.cuda.is_available() else "results.csv")
     p.add_argument("--csv", type=Path, default=default_csv, help=f"where to merge the rows (default {default_csv})")
     args = p.parse_args(argv)
-    names = modules(args.only.split(",") if args.only else None)
+    names = modules(args.only.split(",") if args.only else None, args.gpu)
     results = [machine_row("start", names)]
     for name in names:
         results += run_module(name, args.gpu, args.timeout)

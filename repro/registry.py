@@ -47,6 +47,14 @@ class Experiment:
             raise TypeError(f"{self.module} defines no `Config` dataclass for its experiment config")
         return module.Config
 
+    def work(self, cfg) -> list:
+        """What the experiment computes at `cfg`, in units a GPU can price (`repro.work`): its module's `work(cfg)`;
+        every experiment with GPU stages has one."""
+        fn = getattr(importlib.import_module(self.module), "work", None)
+        if fn is None:
+            raise TypeError(f"{self.module} defines no `work(cfg)` declaring the GPU work of {self.key}")
+        return fn(cfg)
+
     def stage_function(self, stage: str):
         if stage not in self.stages:
             raise KeyError(f"{self.key} has no stage {stage!r} (it has {', '.join(self.stages)})")

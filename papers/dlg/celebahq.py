@@ -15,10 +15,13 @@ from papers.dlg import official
 from papers.dlg.cifar10 import evaluate_images
 from papers.dlg.images import sample_points
 from repro.run import Run
+from repro.work import Work
 
 Config = official.Config
 
 SHAPE = (3, 256, 256)
+IMAGES = 30_000  # CelebA-HQ's images: the FID reference is the first `n_reference` of them (all when unset)
+RK45_NFE = {False: 378, True: 127}  # per-sample NFE of the RK45 points at tol 1e-5 (arXiv v1 Fig. 4), for pricing
 
 
 def _images(run: Run) -> torch.Tensor:
@@ -55,3 +58,9 @@ def sample(run: Run) -> None:
 
 def evaluate(run: Run) -> None:
     evaluate_images(run, "celebahq256", lambda: _images(run), "celebahq256")
+
+
+def work(cfg: Config) -> list[Work]:
+    """Train (nothing with the releases), sample and evaluate as `official.work` declares them, the FID reference
+    being the first `n_reference` images; RK45's adaptive NFE is priced from the paper's figure (`RK45_NFE`)."""
+    return official.work(cfg, SHAPE, min(cfg.n_reference or IMAGES, IMAGES), RK45_NFE)

@@ -17,9 +17,12 @@ import torch
 from papers.dlg import official
 from papers.dlg.images import metric_rows, plot_fid_vs_nfe, sample_points
 from repro.run import Run
+from repro.work import Work
 
 Config = official.Config  # shared with celebahq: data, VE range, NFE axis, DLG, score model, level classifier
 SHAPE = (3, 32, 32)
+TRAIN_IMAGES = 50_000  # CIFAR-10's train split: the FID reference `evaluate` reads
+RK45_NFE = {False: 180, True: 60}  # per-sample NFE of the RK45 points at tol 1e-5 (arXiv v1 Fig. 3), for pricing
 
 
 def _images(run: Run, split: str = "train") -> torch.Tensor:
@@ -45,6 +48,12 @@ def sample(run: Run) -> None:
 
 def evaluate(run: Run) -> None:
     evaluate_images(run, "cifar10", lambda: _images(run), "cifar10-train")
+
+
+def work(cfg: Config) -> list[Work]:
+    """Train (nothing with the releases), sample and evaluate as `official.work` declares them, the FID reference
+    being the CIFAR-10 train split; RK45's adaptive NFE is priced from the paper's figure (`RK45_NFE`)."""
+    return official.work(cfg, SHAPE, TRAIN_IMAGES, RK45_NFE)
 
 
 def evaluate_images(run: Run, dataset: str, reference: Callable[[], torch.Tensor], ref_name: str) -> None:

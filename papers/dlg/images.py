@@ -13,7 +13,8 @@ sigma_max, n_levels, n_samples, batch_size, points, dlg).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from repro.metrics.sanity import paired_difference, seed_label
 from repro.rng import StackedGenerator
 from repro.run import MetricRow, Run
 from repro.sampling import sample_seed, to_uint8
+from repro.work import Net, Work, batches
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,3 +297,54 @@ def _panel(ax, rows: list[MetricRow], nfe: dict[str, float], metric: str, integ:
     ax.set_xscale("log")
     ax.set_title(integ)
     ax.set_xlabel("NFE per sample")
+
+
+# Declared GPU work (`repro.work`) of `sample_points`.
+
+RK45_TOL = 1e-5  # the tolerance of the paper's RK45 points, at which `rk45_nfe`'s figure readings are taken
+
+
+def rk45_nfe(figure: Mapping[bool, int], p: Point, n_skip: int) -> int:
+    """An estimate of one RK45 solve's NFE, for pricing only (RK45 picks its own; the stage counts it): the paper's
+    per-sample NFE of the arm at tol 1e-5 (`figure[p.dlg]`) less the Tweedie step and the `n_skip` sweeps, scaled
+    by (tol / 1e-5)^(-1/5) at other tolerances (Dormand-Prince's local error is O(h^5), so steps ~ tol^(-1/5))."""
+    return max(1, math.ceil((figure[p.dlg] - 1 - n_skip) * (p.tol / RK45_TOL) ** -0.2))
+
+
+def sample_work(cfg: ImageConfig, score: Net, classifier: Net, rk45: Mapping[bool, int]) -> list[Work]:
+    """`sample_points` on a first run at the run's one seed. Without DLG: per point, batches of `batch_size`, each
+    the integrator's NFE + 1 (Tweedie). With DLG: per point, at batch `chains`, the KAR2 initialisation
+    (`init_levels`), one classifier call and the burn-in sweeps once, then ceil(n_samples / chains) rounds of
+    n_skip sweeps (a score and a classifier call each), the integrator and Tweedie. RK45 points are separate
+    items: their NFE is `rk45_nfe`'s estimate from the paper's figure (`rk45`), not a number of the config."""
+    d = cfg.dlg
+    plain_batches, rounds = batches(cfg.n_samples, cfg.batch_size), batches(cfg.n_samples, d.chains)
+    burn = sum(sweeps for sweeps, _ in d.burn_in)
+    setup = spec("kar2").nfe(d.init_levels) + burn  # score calls once per DLG point
+    calls: Counter[tuple[bool, bool]] = Counter()  # (dlg, rk45) -> score calls
+    points: Counter[tuple[bool, bool]] = Counter()
+    classifier_calls = 0
+    for p in cfg.points:
+        n_skip, n, _ = d.split(p.integrator, p.dlg, budget=p.budget, tol=p.tol)
+        s = spec(p.integrator)
+        per = n_skip + (rk45_nfe(rk45, p, n_skip) if s.adaptive else s.nfe(n)) + 1
+        calls[p.dlg, s.adaptive] += setup + rounds * per if p.dlg else plain_batches * per
+        points[p.dlg, s.adaptive] += 1
+        classifier_calls += (1 + burn + rounds * n_skip) if p.dlg else 0
+    out = []
+    for (dlg, adaptive), count in sorted(calls.items()):
+        integ = "RK45 (NFE estimated from the paper's figure)" if adaptive else "fixed-step integrators"
+        if dlg:
+            what = (
+                f"DLG {integ}: {points[dlg, adaptive]} points x (KAR2 init {d.init_levels} levels + {burn} burn-in "
+                f"sweeps, then {rounds} rounds of n_skip sweeps + integrator + Tweedie), {d.chains} chains"
+            )
+        else:
+            n = points[dlg, adaptive]
+            what = f"{integ} + Tweedie: {n} points x {plain_batches} batches ({cfg.n_samples} samples)"
+        out.append(Work("sample", what, "forward", count, d.chains if dlg else cfg.batch_size, score))
+    if classifier_calls:
+        n = points[True, False] + points[True, True]
+        what = f"DLG level classifier: {n} points x (1 + {burn} burn-in + n_skip per round x {rounds} rounds)"
+        out.append(Work("sample", what, "forward", classifier_calls, d.chains, classifier))
+    return out

@@ -13,13 +13,15 @@ import torch
 
 from papers.dlg.classifier import SimpleCNN, SimpleCNN256, level_loss
 from papers.dlg.convert import N_LEVELS, load_dmcmc_classifier, write_dmcmc_stand_in
-from papers.dlg.images import ImageConfig
+from papers.dlg.fid import inception_work
+from papers.dlg.images import ImageConfig, sample_work
 from papers.dlg.nets import TinyScoreNet
 from repro.config import read_from
 from repro.data.batches import TensorBatches
 from repro.diffusion.losses import ve_dsm_loss
 from repro.diffusion.sde import VESDE
 from repro.run import Run
+from repro.work import Net, Work, image_inputs, sigmas
 
 if TYPE_CHECKING:
     from repro.train import TrainConfig
@@ -83,6 +85,16 @@ def _classifier_net(cfg: Config, shape: tuple[int, ...]) -> torch.nn.Module:
     return SimpleCNN(cfg.n_levels, channels=shape[0], image_size=shape[-1])
 
 
+def score_net(cfg: Config, channels: int) -> torch.nn.Module:
+    """The score network before any weights: a TinyScoreNet (`kind: tiny`) or the NCSN++ of `score_model.config`."""
+    s = cfg.score_model
+    if s.kind == "tiny":
+        return TinyScoreNet(channels, s.width)
+    from repro.nets.ncsnpp import config_from_dict, ncsnpp
+
+    return ncsnpp(config_from_dict(s.config))
+
+
 def train_models(run: Run, images: Callable[[], torch.Tensor]) -> None:
     """Train the level classifier (unless the DMCMC release is its source) and, for a stand-in, the score net, on
     `images()` (read only when something is trained)."""
@@ -103,7 +115,7 @@ def train_models(run: Run, images: Callable[[], torch.Tensor]) -> None:
         torch.manual_seed(run.seed)
         t = train_config(s.training, "score")
         loss = ve_dsm_loss(VESDE(cfg.sigma_min, cfg.sigma_max))
-        fit(run, TinyScoreNet(x.shape[1], s.width), loss, TensorBatches(x, t.batch_size, seed=run.seed + 1), t)
+        fit(run, score_net(cfg, x.shape[1]), loss, TensorBatches(x, t.batch_size, seed=run.seed + 1), t)
 
 
 def load_classifier(run: Run, shape: tuple[int, ...]) -> torch.nn.Module:
@@ -144,12 +156,11 @@ def load_score(run: Run, channels: int) -> torch.nn.Module:
     s: ScoreModel = run.cfg.score_model
     if s.kind == "tiny":
         torch.manual_seed(run.seed)
-        return load_trained(run, TinyScoreNet(channels, s.width), "score")
-    from repro.nets.ncsnpp import config_from_dict, ncsnpp
+        return load_trained(run, score_net(run.cfg, channels), "score")
     from repro.nets.score_sde_checkpoint import load_score_sde_checkpoint
 
     path = Path(run.data_root) / s.checkpoint
-    model = ncsnpp(config_from_dict(s.config))
+    model = score_net(run.cfg, channels)
     if not path.is_file() and run.rehearsal:  # the rehearsal's data root: random weights in the release's layout
         from repro.check import write_score_sde_stand_in
 
@@ -162,3 +173,61 @@ def load_score(run: Run, channels: int) -> torch.nn.Module:
         )
     load_score_sde_checkpoint(model, path, "ema")
     return model.to(run.device).eval()
+
+
+# Declared GPU work (`repro.work`) of cifar10 and celebahq.
+
+
+def _shape_name(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def score_spec(cfg: Config, shape: tuple[int, ...]) -> Net:
+    """The score network as `score_net` builds it, called as net(x, sigma [B]) by the samplers and the DSM loss."""
+    s = cfg.score_model
+    if s.kind == "tiny":
+        name = f"DLG TinyScoreNet width {s.width}"
+    else:
+        c = s.config
+        name = f"NCSN++ VE nf {c['nf']} ch_mult {tuple(c['ch_mult'])} x{c['num_res_blocks']} blocks"
+        name += "".join(f" {k} {c[k]}" for k in ("progressive", "progressive_input") if k in c)
+    return Net(
+        f"{name} {_shape_name(shape)}",
+        lambda: score_net(cfg, shape[0]),
+        image_inputs(shape, sigmas(cfg.sigma_min, cfg.sigma_max)),
+    )
+
+
+def classifier_spec(cfg: Config, shape: tuple[int, ...]) -> Net:
+    """The level classifier, net(x) -> logits [B, n_levels]; the DMCMC release is the same network (its loader
+    requires n_levels = 1000 and builds the class `arch` names)."""
+    name = {"simplecnn256": "SimpleCNN256"}.get(cfg.classifier.arch, "SimpleCNN")
+    return Net(
+        f"DLG {name} K={cfg.n_levels} {_shape_name(shape)}", lambda: _classifier_net(cfg, shape), image_inputs(shape)
+    )
+
+
+def train_work(cfg: Config, shape: tuple[int, ...]) -> list[Work]:
+    """`train_models`: the classifier when `source: train`, the score net when `kind: tiny`; none otherwise."""
+    out = []
+    if cfg.classifier.source == "train":
+        t = train_config(cfg.classifier.training, "level_classifier")
+        what = f"level classifier cross-entropy, {t.steps} steps"
+        out.append(Work("train", what, "train", t.steps, t.batch_size, classifier_spec(cfg, shape)))
+    if cfg.score_model.kind == "tiny":
+        t = train_config(cfg.score_model.training, "score")
+        out.append(Work("train", f"VE DSM, {t.steps} steps", "train", t.steps, t.batch_size, score_spec(cfg, shape)))
+    return out
+
+
+def work(cfg: Config, shape: tuple[int, ...], n_reference: int, rk45: dict[bool, int]) -> list[Work]:
+    """Training (`train_work`), the sample stage (`images.sample_work`; RK45 priced at the paper's per-sample NFE
+    `rk45` at tol 1e-5, {dlg: NFE}) and the FID's Inception images (`fid.inception_work`, `n_reference` reference
+    images). Left out: data loading, the losses' and samplers' own arithmetic (Gibbs steps, minimum-sigma
+    selection, the RK45 solver), the Frechet distances and the JPEG round trip (CPU), checkpoint reads and writes."""
+    score, classifier = score_spec(cfg, shape), classifier_spec(cfg, shape)
+    return [
+        *train_work(cfg, shape),
+        *sample_work(cfg, score, classifier, rk45),
+        *inception_work(cfg, n_reference),
+    ]

@@ -15,8 +15,9 @@ from papers.ncsn.images import Annealed, InpaintingConfig
 from papers.ncsn.images import train_ncsn as train
 from repro.config import read_from
 from repro.run import Run
+from repro.work import Work
 
-__all__ = ["Config", "evaluate", "sample", "train"]
+__all__ = ["Config", "evaluate", "sample", "train", "work"]
 
 SHAPE = (3, 32, 32)
 
@@ -43,3 +44,14 @@ def evaluate(run: Run) -> None:
     rows = images.test_dsm_rows(run, net, images.levels(run.cfg), images.load_images(run, "test")[0])
     rows.append(images.nfe_row(run, images.sampling_setting(run.cfg), len(x)))
     images.save_results(run, rows, x, "CelebA", "NCSN samples, CelebA 32x32")
+
+
+def work(cfg: Config) -> list[Work]:
+    """DSM training, the samples and inpaintings, the held-out DSM loss. Left out: data loading, DSM and sampler
+    arithmetic, the level lookup of `LevelScore`, checkpoint reads and writes."""
+    net = images.score_net(cfg, cfg.n_levels, SHAPE)
+    return [
+        images.train_work(cfg, net, "DSM"),
+        *images.sample_and_inpaint_work(cfg, net),
+        images.held_out_dsm_work(cfg, net),
+    ]

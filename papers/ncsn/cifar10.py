@@ -25,20 +25,26 @@ import torch
 from papers.ncsn.images import (
     InpaintingConfig,
     annealed_fn,
+    annealed_work,
     build_net,
+    held_out_dsm_work,
     is_synthetic,
     levels,
     load_images,
     load_net,
     nfe_row,
     sample_and_inpaint,
+    sample_and_inpaint_work,
     sampling_setting,
     save_results,
+    score_net,
     test_dsm_rows,
     train_ncsn,
+    train_work,
 )
 from repro.config import read_from
 from repro.run import MetricRow, Run
+from repro.work import Work
 
 SHAPE = (3, 32, 32)
 
@@ -195,3 +201,44 @@ def evaluate(run: Run) -> None:
     net = _net(run, selected)
     rows += test_dsm_rows(run, net, levels(cfg), load_images(run, "test")[0])
     save_results(run, rows, x, "CIFAR-10", "NCSN samples, CIFAR-10")
+
+
+def n_candidates(cfg: Config) -> int:
+    """Checkpoints `select` scores: our snapshots every `keep_every` steps before the last, plus the final weights.
+    An `official_checkpoint` folder gives whatever files it holds; counted as the same grid (the official runs kept
+    one every 5000 steps to 200k, as `keep_every` 5000 of 200k steps does here)."""
+    steps, keep = cfg.training["steps"], cfg.training.get("keep_every")
+    return (steps - 1) // keep + 1 if keep else 1
+
+
+def _reference_n(cfg: Config) -> int:
+    """Reference images `_quality` passes through Inception on a first run (cached after): the stand-in in a
+    rehearsal (the smoke tier's pixel distance uses no Inception), none with a `fid_stats` file, else CIFAR-10 train."""
+    from repro.metrics.fidelity import DATASET_SIZES
+
+    if is_synthetic(cfg):
+        return cfg.synthetic_n
+    return 0 if cfg.fid_stats else DATASET_SIZES[("cifar10", "train")]
+
+
+def work(cfg: Config) -> list[Work]:
+    """DSM training (none with `official_checkpoint`); per candidate `select_n` samples and their FID, the reference
+    statistics computed once (cached for `evaluate`); the samples and inpaintings; IS + FID of `n_samples` (one
+    Inception pass) and the held-out DSM loss. Left out: data loading, DSM and sampler arithmetic, the level lookup
+    of `LevelScore`, the Frechet distances, checkpoint reads and writes."""
+    from repro.metrics.fidelity import FEATURE_BATCH
+
+    net, batch, n = score_net(cfg, cfg.n_levels, SHAPE), FEATURE_BATCH, n_candidates(cfg)
+    out = [] if cfg.official_checkpoint else [train_work(cfg, net, "DSM")]
+    out += [
+        annealed_work(cfg, "select", cfg.select_n, net, n_sets=n),
+        Work("select", f"FID of {n} candidates x {cfg.select_n} samples", "inception", n * cfg.select_n, batch),
+    ]
+    if n_ref := _reference_n(cfg):
+        out.append(Work("select", f"FID reference statistics, {n_ref} images (first run)", "inception", n_ref, batch))
+    return [
+        *out,
+        *sample_and_inpaint_work(cfg, net),
+        Work("evaluate", f"IS and FID of {cfg.n_samples} samples", "inception", cfg.n_samples, batch),
+        held_out_dsm_work(cfg, net),
+    ]

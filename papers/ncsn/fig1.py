@@ -35,6 +35,7 @@ from torch import nn
 from papers.ncsn.images import seed_runs
 from repro.config import ExperimentConfig, read_from
 from repro.run import MetricRow, Run
+from repro.work import Net, Work, image_inputs
 
 ARMS = ("raw", "perturbed")
 METRIC = "ssm_loss_tail_cv"
@@ -258,3 +259,20 @@ def _figure(run: Run, curves: dict[str, np.ndarray], seed: int) -> None:
         f"Training loss per step, seed {seed}, ResScore nef {cfg.nef}; the last {cfg.tail_frac:g} of the steps "
         "gives the coefficient of variation in the rows.",
     )
+
+
+def work(cfg: Config) -> list[Work]:
+    """Both arms' SSM trainings, `seeds` each. An SSM step differentiates a Hessian-vector product (a double
+    backward), dearer than the forward, backward and update a train unit prices: a lower bound. Left out: data
+    loading and resizing, the perturbation, the per-step loss sync of `log_every` 1, checkpoint writes."""
+    from repro.data.base import SHAPES
+
+    shape = (SHAPES[cfg.dataset][0], cfg.image_size, cfg.image_size)
+    net = Net(
+        f"NCSN ResScore nef {cfg.nef} {'x'.join(map(str, shape))}",
+        lambda: ResScore(shape[0], cfg.nef),
+        image_inputs(shape),
+    )
+    steps, batch = cfg.training["steps"], cfg.training["batch_size"]
+    what = "SSM-VR (1 projection, double backward) on {} images, {} seeds x {} steps"
+    return [Work("train", what.format(arm, cfg.seeds, steps), "train", cfg.seeds * steps, batch, net) for arm in ARMS]

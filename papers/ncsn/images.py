@@ -21,6 +21,8 @@ import torch
 from repro.config import ExperimentConfig, read_from
 from repro.diffusion.sde import geometric_sigmas
 from repro.run import MetricRow, Run
+from repro.work import Net, Work, image_inputs, level_labels
+from repro.work import batches as n_batches
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -333,3 +335,56 @@ def seed_runs(run: Run) -> list[Run]:
         dataclasses.replace(run, cfg=dataclasses.replace(run.cfg, seed=s))
         for s in range(run.seed, run.seed + run.cfg.seeds)
     ]
+
+
+# Declared GPU work (`repro.work`): the units the image experiments' stages share.
+
+
+def score_net(cfg: ImageConfig, n_levels: int, shape: tuple[int, int, int]) -> Net:
+    """The RefineNet as `build_net` makes it and as DSM, the samplers (through `LevelScore`) and the held-out loss
+    call it: net(x, level indices)."""
+    return Net(
+        f"NCSN CondRefineNetDilated ngf {cfg.ngf} {'x'.join(map(str, shape))} L={n_levels}",
+        lambda: build_net(cfg, n_levels, shape[0]),
+        image_inputs(shape, level_labels(n_levels)),
+    )
+
+
+def train_work(cfg: ImageConfig, net: Net, what: str, n_nets: int = 1) -> Work:
+    """`n_nets` DSM trainings of `net` (one per seed), `training.steps` Adam steps each at `training.batch_size`."""
+    steps = cfg.training["steps"]
+    return Work("train", f"{what}, {n_nets} x {steps} steps", "train", n_nets * steps, cfg.training["batch_size"], net)
+
+
+def annealed_nfe(cfg: ImageConfig) -> int:
+    """Score calls of one annealed Langevin batch: L levels x T steps (no final denoising)."""
+    return cfg.n_levels * cfg.sampling.n_steps_each
+
+
+def annealed_work(cfg: ImageConfig, stage: str, n: int, net: Net, n_sets: int = 1) -> Work:
+    """`n_sets` sets of `n` annealed Langevin samples, drawn in batches of `sample_batch` (`sample_shards`)."""
+    s = cfg.sampling
+    return Work(
+        stage,
+        f"annealed Langevin {cfg.n_levels} levels x {s.n_steps_each} steps, {n_sets} x {n} samples",
+        "forward",
+        n_sets * n_batches(n, cfg.sample_batch) * annealed_nfe(cfg),
+        cfg.sample_batch,
+        net,
+    )
+
+
+def sample_and_inpaint_work(cfg: InpaintingConfig, net: Net) -> list[Work]:
+    """`sample_and_inpaint`: the samples, then Alg. 2 on all n_refs x n_per_ref completions in one batch."""
+    k = cfg.inpaint
+    what = f"inpainting (Alg. 2) {cfg.n_levels} levels x {cfg.sampling.n_steps_each} steps, {k.n_refs} x {k.n_per_ref}"
+    return [
+        annealed_work(cfg, "sample", cfg.n_samples, net),
+        Work("sample", what, "forward", annealed_nfe(cfg), k.n_refs * k.n_per_ref, net),
+    ]
+
+
+def held_out_dsm_work(cfg: InpaintingConfig, net: Net) -> Work:
+    """`test_dsm_rows`: one no-grad call per level on the first `test_dsm_n` held-out images."""
+    what = f"held-out DSM loss, 1 call per level on {cfg.test_dsm_n} images"
+    return Work("evaluate", what, "forward", cfg.n_levels, cfg.test_dsm_n, net)

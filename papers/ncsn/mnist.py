@@ -39,6 +39,7 @@ from papers.ncsn.images import (
     Annealed,
     ImageConfig,
     annealed_fn,
+    annealed_work,
     grid_figure,
     is_synthetic,
     langevin_setting,
@@ -46,15 +47,19 @@ from papers.ncsn.images import (
     load_images,
     load_net,
     sampling_setting,
+    score_net,
     seed_runs,
     train_net,
+    train_work,
     uniform_start_fn,
 )
 from repro.config import read_from
+from repro.data.base import SHAPES
 from repro.metrics.distances import mean_stderr
 from repro.metrics.sanity import difference_rows as paired_rows
 from repro.metrics.sanity import seed_label
 from repro.run import MetricRow, Run
+from repro.work import Work, batches
 
 ARMS = ("ncsn", "baseline")
 REAL_SUBSET_SEED = 0  # fixed: the sanity=real digits are the same for every run seed
@@ -254,3 +259,25 @@ def _figure(run: Run, arm: str, x: np.ndarray) -> None:
         f"NCSN digits: {setting['sampler']}",
         f"Uncurated samples, seed {run.seed} ({', '.join(f'{k}={v}' for k, v in setting.items())}).",
     )
+
+
+def work(cfg: Config) -> list[Work]:
+    """Per seed, both arms' DSM trainings and samples: NCSN by annealed Langevin (L x T calls per batch), the
+    baseline by plain Langevin (`baseline.n_steps` calls per batch). Left out: the digit classifier (trained and
+    run on the CPU), data loading, DSM and sampler arithmetic, checkpoint reads and writes."""
+    shape = SHAPES[cfg.dataset]
+    ncsn, base = (score_net(cfg, len(_arm_levels(arm, cfg)), shape) for arm in ARMS)
+    b, n = cfg.baseline, cfg.seeds * batches(cfg.n_samples, cfg.sample_batch)
+    return [
+        train_work(cfg, ncsn, f"NCSN DSM over {cfg.n_levels} levels", cfg.seeds),
+        train_work(cfg, base, f"baseline DSM at sigma {b.sigma}", cfg.seeds),
+        annealed_work(cfg, "sample", cfg.n_samples, ncsn, n_sets=cfg.seeds),
+        Work(
+            "sample",
+            f"baseline Langevin {b.n_steps} steps, {cfg.seeds} x {cfg.n_samples} samples",
+            "forward",
+            n * b.n_steps,
+            cfg.sample_batch,
+            base,
+        ),
+    ]

@@ -13,7 +13,8 @@ K is a bound of the model itself, not a score of a generator's samples, so it ha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +30,16 @@ from papers.sohl import bark, cifar10, common, data, deadleaves  # noqa: E402
 from papers.sohl.data import ImageData  # noqa: E402
 from papers.sohl.gaussian import GaussianDiffusion, Schedule  # noqa: E402
 from papers.sohl.nets import ImageReverseNet  # noqa: E402
+from repro import typed  # noqa: E402
 from repro.config import ExperimentConfig, read_from  # noqa: E402
 from repro.data.augment import dequantize  # noqa: E402
+from repro.data.base import SHAPES  # noqa: E402
 from repro.metrics.parzen import DEFAULT_SIGMAS, parzen_evaluate  # noqa: E402
 from repro.metrics.sanity import matched_noise, sanity_rows  # noqa: E402
 from repro.run import MetricRow, Run  # noqa: E402
 from repro.sampling import load_samples, sample_shards, to_uint8  # noqa: E402
 from repro.train import load_trained  # noqa: E402
+from repro.work import Net, Work, batches, image_inputs  # noqa: E402
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,11 +115,11 @@ def prepared(run: Run, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, data.U
     return scale(train), scale(test), scale
 
 
-def model_for(run: Run, d: ImageData) -> GaussianDiffusion:
-    cfg: ImageConfig = run.cfg
+def reverse_net(cfg: ImageConfig, shape: tuple[int, int, int]) -> ImageReverseNet:
+    """The reverse network of `cfg.net` for images of `shape` (C, H, W)."""
     n = cfg.net
-    net = ImageReverseNet(
-        d.shape,
+    return ImageReverseNet(
+        shape,
         cfg.T,
         n.conv_layers,
         n.conv_channels,
@@ -127,7 +131,11 @@ def model_for(run: Run, d: ImageData) -> GaussianDiffusion:
         n.pixel_hidden,
         n.n_bumps,
     )
-    return GaussianDiffusion(net, Schedule(cfg.T, cfg.beta1, cfg.learned_beta), cfg.mean_param)
+
+
+def model_for(run: Run, d: ImageData) -> GaussianDiffusion:
+    cfg: ImageConfig = run.cfg
+    return GaussianDiffusion(reverse_net(cfg, d.shape), Schedule(cfg.T, cfg.beta1, cfg.learned_beta), cfg.mean_param)
 
 
 def train_on(run: Run, d: ImageData) -> None:
@@ -170,6 +178,9 @@ def sample_figure(run: Run, d: ImageData) -> None:
     run.save_figure(fig, "samples", f"{d.name}: samples", f"Ancestral reverse diffusion, T = {run.cfg.T}.")
 
 
+POSTERIOR_COLUMNS = 4  # test images denoised and inpainted in the posterior figure
+
+
 @torch.no_grad()
 def posterior_figure(run: Run, d: ImageData) -> None:
     """Denoising (noise variance `denoise_var` on unit-variance data) and inpainting of a central square (Sec. 2.5)."""
@@ -177,7 +188,7 @@ def posterior_figure(run: Run, d: ImageData) -> None:
     _, x_test, scale = prepared(run, d)
     model = load_trained(run, model_for(run, d))
     torch.manual_seed(run.seed + 3)
-    x = x_test[:4].to(run.device)  # four columns, fewer when the test split is smaller (the rehearsal)
+    x = x_test[:POSTERIOR_COLUMNS].to(run.device)  # fewer when the test split is smaller (the rehearsal)
     cols = len(x)
     y = x + cfg.denoise_var**0.5 * torch.randn_like(x)
     denoised = model.sample(torch.randn_like(x), observed=y, obs_var=cfg.denoise_var)
@@ -245,3 +256,91 @@ def evaluate_on(run: Run, d: ImageData, extra_rows: Sequence[MetricRow] = ()) ->
     run.save_metrics(rows, synthetic_data=d.synthetic)
     sample_figure(run, d)
     posterior_figure(run, d)
+
+
+# Steps of the bound per network call (times the eval batch): GaussianDiffusion.bound's default, which the
+# evaluation (common.per_example_bound) leaves as it is.
+T_CHUNK: int = inspect.signature(GaussianDiffusion.bound).parameters["t_chunk"].default
+
+SOURCE_SHAPES: dict[type, Callable[[Any], tuple[int, int, int]]] = {
+    cifar10.Source: lambda src: SHAPES[src.dataset],
+    deadleaves.Source: lambda src: (1, src.size, src.size),
+    bark.Source: lambda src: (1, src.crop, src.crop),
+}
+
+
+def source_shape(source: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(C, H, W) of the images a loader returns, from its `source:` section: the loaders' `Source`s take disjoint
+    keys, so the one the section builds is the experiment's (a config does not carry its experiment's name)."""
+    for cls, shape in SOURCE_SHAPES.items():
+        try:
+            return shape(typed.build(cls, source, f"{cls.__module__}.Source"))
+        except typed.ConfigTypeError:
+            continue
+    raise ValueError(f"source {dict(source)} holds no image loader's keys ({', '.join(LOADERS)})")
+
+
+def net_name(cfg: ImageConfig, shape: tuple[int, int, int]) -> str:
+    """Every setting of the reverse network (and its input size), so equal names mean equal networks."""
+    n = cfg.net
+    dense = f"dense {n.dense_layers}x{n.dense_hidden}->{n.dense_out}" if n.dense_hidden else "no dense"
+    conv = f"conv {n.conv_layers}x{n.conv_channels} {n.n_scales} scales" if n.conv_layers else "no conv"
+    return (
+        f"sohl ImageReverseNet {'x'.join(map(str, shape))} T={cfg.T} {conv}, {dense}, "
+        f"pixel {n.pixel_layers}x{n.pixel_hidden}, {n.n_bumps} bumps"
+    )
+
+
+def reverse_steps(T: int) -> Callable[[int, torch.device], torch.Tensor]:
+    """A batch of steps t in 2..T, the ones the learned reverse kernels serve (net(x_t, t))."""
+    return lambda batch, device: torch.randint(2, T + 1, (batch,), device=device)
+
+
+def image_work(cfg: ImageConfig, shape: tuple[int, int, int]) -> list[Work]:
+    """The reverse network's calls in the three stages, for images of `shape`; every count is read from `cfg`.
+
+    train: one network call per step at the training batch (the loss draws one t per image). sample: ancestral
+    sampling calls the network at t = T..2 (the last step is the fixed reversal of the first forward step), T - 1
+    calls per batch of samples. evaluate: the bound K at `eval_t` stratified steps per test image (all T - 1 when
+    0), `T_CHUNK` steps per call, each repeated over the eval batch; and the posterior figure's denoising and
+    inpainting, T - 1 calls each on `POSTERIOR_COLUMNS` test images. Left out: the Parzen scores (kernel
+    arithmetic on the samples, no network), data loading and dequantisation, the loss's, bound's and sampler's
+    own arithmetic, the figures. A last partial batch is priced as a full one.
+    """
+    net = Net(net_name(cfg, shape), lambda: reverse_net(cfg, shape), image_inputs(shape, reverse_steps(cfg.T)))
+    steps, n_test = cfg.training["steps"], cfg.n_test
+    t_per_image = cfg.eval_t or cfg.T - 1
+    eval_batch, chunk = min(cfg.eval_batch, n_test), min(t_per_image, T_CHUNK)
+    sampling = f"ancestral sampling, {cfg.T - 1} network steps"
+    return [
+        Work("train", f"-K loss, one t per image, {steps} steps", "train", steps, cfg.training["batch_size"], net),
+        Work(
+            "sample",
+            f"{sampling}, {cfg.n_samples} samples",
+            "forward",
+            batches(cfg.n_samples, cfg.sample_batch) * (cfg.T - 1),
+            min(cfg.sample_batch, cfg.n_samples),
+            net,
+        ),
+        Work(
+            "evaluate",
+            f"bound K, {t_per_image} steps x {n_test} test images, {chunk} steps x {eval_batch} images a call",
+            "forward",
+            batches(n_test, cfg.eval_batch) * batches(t_per_image, T_CHUNK),
+            chunk * eval_batch,
+            net,
+        ),
+        Work(
+            "evaluate",
+            f"posterior figure: denoising and inpainting, {sampling} each",
+            "forward",
+            2 * (cfg.T - 1),
+            min(POSTERIOR_COLUMNS, n_test),
+            net,
+        ),
+    ]
+
+
+def work(cfg: Config) -> list[Work]:
+    """CIFAR-10, dead leaves or bark, whichever `source:` is for: `image_work` at the loader's image shape."""
+    return image_work(cfg, source_shape(cfg.source))

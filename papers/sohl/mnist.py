@@ -14,9 +14,11 @@ from papers.sohl import images
 from papers.sohl.data import ImageData
 from repro import check
 from repro.config import read_from
+from repro.data.base import SHAPES
 from repro.data.load import load_dataset
 from repro.data.synthetic import synthetic_like
 from repro.run import Run
+from repro.work import Work
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,3 +57,8 @@ def sample(run: Run) -> None:
 def evaluate(run: Run) -> None:
     d = load(run)
     images.evaluate_on(run, d, images.parzen_rows(run, d, run.cfg.parzen_sigmas))
+
+
+def work(cfg: Config) -> list[Work]:
+    """The reverse network's calls (papers/sohl/images.py:image_work) at the digits' shape; Parzen calls none."""
+    return images.image_work(cfg, SHAPES[cfg.dataset])

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from papers.subspace import images
-from papers.subspace.method import Score, cut_score, implicit_score
+from papers.subspace.method import Score, cut_score, implicit_score, split_steps
 from papers.subspace.operators import down
 from repro.config import read_from
 from repro.data.augment import image_transform
@@ -48,6 +48,7 @@ from repro.diffusion.losses import ve_dsm_loss
 from repro.diffusion.sde import SDE, VESDE, SubVPSDE, time_score
 from repro.metrics.distances import mean_stderr
 from repro.run import MetricRow, Run
+from repro.work import Net, Work, batches, image_inputs, sigmas
 
 SIZE = 32
 
@@ -352,3 +353,116 @@ def evaluate(run: Run) -> None:
         synthetic_data=synthetic,
         protocol=protocol,
     )
+
+
+# ------------------------------------------------------------------------------------------------ declared GPU work
+# Two counts are not set by the config and are assumed here (see `work`):
+DIV_CUT = 0.5  # cut-off time of a divergence-rule arm (measured in the sample stage; the README's example t₁)
+BPD_NFE = 150  # probability-flow ODE evaluations per likelihood solve (adaptive RK45 at rtol = atol = 1e-5)
+
+
+def _net(cfg: Config, level: int) -> Net:
+    """The model at `level` as the stages call it: net(x, σ) with σ in [σ_min, σ_max] (VE), net(x, 999 t) with
+    t in [eps, 1] (sub-VP). Named by its size and its overrides of score_sde's CIFAR-10 NCSN++ config."""
+    from repro.nets.ncsnpp import config_from_dict
+    from repro.nets.score_sde_score import VP_LABEL_SCALE
+
+    spec = _model_spec(cfg, level)
+    arch = config_from_dict({**spec.config, "image_size": SIZE >> level})
+    shape = (arch.channels, arch.image_size, arch.image_size)
+    overrides = ", ".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
+    name = f"NCSN++ {'x'.join(map(str, shape))}" + (f" ({overrides})" if overrides else "")
+    if cfg.sde == "ve":
+        cond = sigmas(cfg.sigma_min, cfg.sigma_max)
+    else:
+        cond = sigmas(VP_LABEL_SCALE * cfg.eps, VP_LABEL_SCALE)
+    return Net(name, lambda: _ncsnpp(spec, level), image_inputs(shape, cond))
+
+
+def _arm_cuts(cfg: Config) -> list[tuple[str, float]]:
+    """(rule, cut time) of each level's subspace arms as `images.sampling_arms` lists them, the divergence rules at
+    the assumed `DIV_CUT` (all kept: the stage drops an arm whose n_sub repeats, which distinct cuts never do)."""
+    return [(f"div{thr:g}", DIV_CUT) for thr in cfg.thresholds] + [("fixed", t) for t in cfg.fixed_cut_times]
+
+
+def _arm_calls(cfg: Config, n_sub: int) -> tuple[int, int]:
+    """(subspace-model, full-model) calls per batch of a subspace arm (`subspace_sample`): PC steps of 1 + n_corrector
+    calls each, plus the boundary's conditional Langevin steps when a full-space stage follows."""
+    rest = cfg.n_steps - n_sub
+    return n_sub * (1 + cfg.n_corrector), rest * (1 + cfg.n_corrector) + (cfg.boundary_steps if rest else 0)
+
+
+def work(cfg: Config) -> list[Work]:
+    """The GPU work of the three stages at `cfg`.
+
+    train: every model without an official checkpoint, `training.steps` at `training.batch_size`. sample: the
+    orthogonal Fisher divergence (the full model on `n_div_samples` images at `n_times` times, once per level: plain
+    forwards, no gradients), the full PC sampler (N (1 + n_corrector) calls per batch), every subspace arm
+    (`_arm_calls`) and, with `bpd_n`, the likelihood ODE of the full model and of the subspace arms in `bpd_rules`
+    (each evaluation a forward and a vector-Jacobian product, i.e. a backward too). evaluate: each arm's samples
+    through Inception (IS and FID from one pass, torch-fidelity's batch), plus the train split when no `fid_stats`
+    file is given (the synthetic stand-in: its images, as the rehearsal measures it; a plain smoke run uses no
+    Inception at all).
+
+    Assumed, not set by the config: the divergence rules' cut times (`DIV_CUT`; the notebook's lie in 0.26–0.69) and
+    so each arm's split between the two models and the arm count (the stage drops repeated n_sub and cuts at t = 1);
+    the ODE's evaluations per solve (`BPD_NFE`), split between the two models of a subspace arm in proportion to
+    time. Left out: data loading, the losses' and samplers' own arithmetic, σ⊥ and the RMSD/PCA table (CPU-sized
+    tensor work), checkpoint loading.
+    """
+    from repro.metrics.fidelity import DATASET_SIZES, FEATURE_BATCH
+    from repro.train import TrainConfig
+
+    full = _net(cfg, 0)
+    out = []
+    for level in [0, *cfg.levels]:
+        name = f"score_{images.level_name(SIZE, level)}"
+        if _model_spec(cfg, level).checkpoint is None:
+            training = TrainConfig.from_config(cfg.training, name)
+            what = f"{name}: continuous {cfg.sde} score matching, {training.steps} steps"
+            out.append(Work("train", what, "train", training.steps, training.batch_size, _net(cfg, level)))
+
+    n_div = cfg.n_div_samples
+    div_calls = len(cfg.levels) * cfg.n_times * batches(n_div, cfg.batch_size)
+    what = f"orthogonal Fisher divergence, {len(cfg.levels)} levels x {cfg.n_times} times, {n_div} images"
+    out.append(Work("sample", what, "forward", div_calls, min(cfg.batch_size, n_div), full))
+    n = cfg.n_samples * cfg.sample_seeds
+    n_batches, batch = batches(n, cfg.batch_size), min(cfg.batch_size, n)
+    pc = f"PC N = {cfg.n_steps} x {1 + cfg.n_corrector}"
+    what = f"full {pc}, {n} samples"
+    out.append(Work("sample", what, "forward", n_batches * cfg.n_steps * (1 + cfg.n_corrector), batch, full))
+    splits = [split_steps(cfg.n_steps, t)[0] for _, t in _arm_cuts(cfg)]
+    calls = [_arm_calls(cfg, n_sub) for n_sub in splits if n_sub >= 1]  # per arm of one level
+    sub_calls, full_calls = n_batches * sum(s for s, _ in calls), n_batches * sum(f for _, f in calls)
+    n_arms = 1 + len(cfg.levels) * len(calls)
+    for level in cfg.levels:
+        arms = f"{images.level_name(SIZE, level)} subspace arms ({len(calls)} cuts, {pc}), {n} samples each"
+        out += [
+            Work("sample", f"{arms}: subspace stage", "forward", sub_calls, batch, _net(cfg, level)),
+            Work("sample", f"{arms}: boundary Langevin + full stage", "forward", full_calls, batch, full),
+        ]
+
+    if cfg.bpd_n:
+        solves, batch = batches(cfg.bpd_n, cfg.batch_size), min(cfg.batch_size, cfg.bpd_n)
+        calls = solves * BPD_NFE
+        ode = f"{cfg.bpd_n} test images, ~{BPD_NFE} ODE evaluations per solve, each also a backward"
+        out.append(Work("sample", f"bits/dim, full model: {ode}", "forward", calls, batch, full))
+        for level in cfg.levels:
+            for rule, t in _arm_cuts(cfg):
+                if rule not in cfg.bpd_rules or split_steps(cfg.n_steps, t)[0] < 1:
+                    continue
+                above = round(calls * (1 - t))
+                what = f"bits/dim, {images.level_name(SIZE, level)} {rule} at t = {t:g}: {ode}"
+                out += [
+                    Work("sample", f"{what} (above the cut)", "forward", above, batch, _net(cfg, level)),
+                    Work("sample", f"{what} (below the cut)", "forward", calls - above, batch, full),
+                ]
+
+    feature_batch = FEATURE_BATCH  # `_fidelity` keeps it
+    out.append(Work("evaluate", f"IS/FID of {n_arms} arms x {n} samples", "inception", n_arms * n, feature_batch))
+    if cfg.fid_stats is None:
+        synthetic = cfg.dataset == "synthetic"
+        ref = cfg.n_synthetic if synthetic else DATASET_SIZES[("cifar10", "train")]
+        what = f"FID reference: {ref} {'synthetic stand-in' if synthetic else 'CIFAR-10 train'} images"
+        out.append(Work("evaluate", what, "inception", ref, feature_batch))
+    return out

@@ -34,6 +34,7 @@ from repro import check
 from repro.metrics.fid_stats import FidStats
 
 INCEPTION = "inception-v3-compat"
+FEATURE_BATCH = 100  # images per Inception call (the stages keep it; `repro.work` prices by it)
 BASE_NAMES = {"isc": "is", "fid": "fid", "kid": "kid"}
 
 
@@ -158,7 +159,7 @@ def fidelity_metrics(
     weights_path: str | os.PathLike | None = None,
     feature_extractor: str = INCEPTION,
     device: str | torch.device | None = None,
-    batch_size: int = 100,
+    batch_size: int = FEATURE_BATCH,
     isc_splits: int = 10,
     kid_subset_size: int = 1000,
     kid_subsets: int = 100,
