@@ -1,7 +1,8 @@
 """One prepared session on a CUDA machine: the `gpu` test lane, the paper rehearsal on the GPU and the GPU
-benchmark, each part under its own time limit, with a summary rewritten after every part (see README.md here).
+benchmarks (speed, end-to-end estimate, fp32-vs-fast equivalence), each part under its own time limit, with a
+summary rewritten after every part (see README.md here).
 
-    python -m bench.gpu.run --out DIR [--parts tests,rehearsal,bench] [--limits 240,300,240]
+    python -m bench.gpu.run --out DIR [--parts tests,rehearsal,bench,estimate,equivalence] [--limits 240,300,...]
 
 The rehearsal runs every stage of every paper-tier experiment through the CLI (no Snakemake needed), then collects
 its CSV under DIR/runs/rehearsal/results; the summary says which experiment failed in which stage.
@@ -16,11 +17,12 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("tests", "rehearsal", "bench")
-DEFAULT_LIMITS = {"tests": 240, "rehearsal": 300, "bench": 240}
+PARTS = ("tests", "rehearsal", "bench", "estimate", "equivalence")
+DEFAULT_LIMITS = {"tests": 240, "rehearsal": 300, "bench": 240, "estimate": 240, "equivalence": 240}
 # import name -> distribution: what the three parts import beyond torch (a GPU image may lack some; carry wheels)
 NEEDS = {
     "torch_fidelity": "torch-fidelity",
@@ -111,14 +113,25 @@ def part_rehearsal(out: Path, limit: float) -> dict:
     }
 
 
-def part_bench(out: Path, limit: float) -> dict:
-    log = out / "bench.log"
-    cmd = [sys.executable, "-m", "bench.run", "--gpu", "--only", "samplers,train_step", "--csv", str(out / "bench.csv")]
-    code, wall = _run(cmd, log, time.monotonic() + limit)
-    return {"exit": code, "seconds": round(wall, 1), "failures": _failures(log, ("Traceback", "Error"))}
+def bench_part(modules: str) -> Callable[[Path, float], dict]:
+    """A part running `bench.run --gpu --only modules`, merging its rows into DIR/bench.csv (the parts share it)."""
+
+    def part(out: Path, limit: float) -> dict:
+        log = out / "bench.log"
+        cmd = [sys.executable, "-m", "bench.run", "--gpu", "--only", modules, "--csv", str(out / "bench.csv")]
+        code, wall = _run(cmd, log, time.monotonic() + limit)
+        return {"exit": code, "seconds": round(wall, 1), "failures": _failures(log, ("Traceback", "Error"))}
+
+    return part
 
 
-RUNNERS = {"tests": part_tests, "rehearsal": part_rehearsal, "bench": part_bench}
+RUNNERS = {
+    "tests": part_tests,
+    "rehearsal": part_rehearsal,
+    "bench": bench_part("samplers,train_step"),
+    "estimate": bench_part("estimate"),
+    "equivalence": bench_part("equivalence"),
+}
 
 
 def write_summary(out: Path, summary: dict) -> None:
