@@ -11,17 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from repro.metrics.fid_stats import FidStats
 from repro.metrics.fidelity import Reference, metric_name
 from repro.run import Run
-from repro.work import Work
-
-if TYPE_CHECKING:
-    from papers.dlg.official import Config
 
 PROTOCOL_N = {"cifar10": 50_000, "celebahq256": 10_000}  # the paper's FID sample counts (Figs. 3 and 4)
 
@@ -92,19 +88,3 @@ def inception_batch(protocol: str) -> int:
     from repro.metrics.fidelity import FEATURE_BATCH
 
     return FEATURE_BATCH
-
-
-def inception_work(cfg: Config, n_reference: int) -> list[Work]:
-    """`evaluate_images` on a first run: each point's `n_samples` samples at the run's one seed, and, without a
-    `fid_stats` file, the `n_reference` reference images (pytorch-fid recomputes them on every run, torch-fidelity
-    caches them after the first). None on a synthetic stand-in: it is scored by raw-pixel sliced W2 (only a
-    rehearsal, which is not priced, takes the FID path on it)."""
-    if cfg.data == "synthetic":
-        return []
-    batch, n = inception_batch(cfg.fid_protocol), len(cfg.points)
-    what = f"FID ({cfg.fid_protocol}) of {n} points x {cfg.n_samples} samples"
-    out = [Work("evaluate", what, "inception", n * cfg.n_samples, batch)]
-    if cfg.fid_stats is None:
-        what = f"FID reference statistics ({cfg.fid_protocol}), {n_reference} images"
-        out.append(Work("evaluate", what, "inception", n_reference, batch))
-    return out

@@ -13,7 +13,7 @@ import torch
 
 from papers.dlg.classifier import SimpleCNN, SimpleCNN256, level_loss
 from papers.dlg.convert import N_LEVELS, load_dmcmc_classifier, write_dmcmc_stand_in
-from papers.dlg.fid import inception_work
+from papers.dlg.fid import inception_batch
 from papers.dlg.images import ImageConfig, sample_work
 from papers.dlg.nets import TinyScoreNet
 from repro.config import read_from
@@ -220,9 +220,25 @@ def train_work(cfg: Config, shape: tuple[int, ...]) -> list[Work]:
     return out
 
 
+def inception_work(cfg: Config, n_reference: int) -> list[Work]:
+    """`evaluate_images` on a first run: each point's `n_samples` samples at the run's one seed, and, without a
+    `fid_stats` file, the `n_reference` reference images (pytorch-fid recomputes them on every run, torch-fidelity
+    caches them after the first). None on a synthetic stand-in: it is scored by raw-pixel sliced W2 (only a
+    rehearsal, which is not priced, takes the FID path on it)."""
+    if cfg.data == "synthetic":
+        return []
+    batch, n = inception_batch(cfg.fid_protocol), len(cfg.points)
+    what = f"FID ({cfg.fid_protocol}) of {n} points x {cfg.n_samples} samples"
+    out = [Work("evaluate", what, "inception", n * cfg.n_samples, batch)]
+    if cfg.fid_stats is None:
+        what = f"FID reference statistics ({cfg.fid_protocol}), {n_reference} images"
+        out.append(Work("evaluate", what, "inception", n_reference, batch))
+    return out
+
+
 def work(cfg: Config, shape: tuple[int, ...], n_reference: int, rk45: dict[bool, int]) -> list[Work]:
     """Training (`train_work`), the sample stage (`images.sample_work`; RK45 priced at the paper's per-sample NFE
-    `rk45` at tol 1e-5, {dlg: NFE}) and the FID's Inception images (`fid.inception_work`, `n_reference` reference
+    `rk45` at tol 1e-5, {dlg: NFE}) and the FID's Inception images (`inception_work`, `n_reference` reference
     images). Left out: data loading, the losses' and samplers' own arithmetic (Gibbs steps, minimum-sigma
     selection, the RK45 solver), the Frechet distances and the JPEG round trip (CPU), checkpoint reads and writes."""
     score, classifier = score_spec(cfg, shape), classifier_spec(cfg, shape)
