@@ -51,19 +51,37 @@ def langevin_corrector_step(
     norms: str = "batch",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One score_sde Langevin corrector step at per-sample sigma [B]; returns (x, x_mean)."""
+    _check_corrector(snr, norms)
+    return _corrector_step(score, x, sigma, snr, noise, project, norms)
+
+
+def _check_corrector(snr: float, norms: str) -> None:
     if norms not in NORMS:
         raise ValueError(f"norms must be one of {NORMS}, got {norms!r}")
     if snr <= 0:
         raise ValueError(f"Langevin snr must be > 0, got {snr}")
+
+
+def _corrector_step(
+    score: Score,
+    x: torch.Tensor,
+    sigma: torch.Tensor,
+    snr: float,
+    noise: Noise,
+    project: Operator | None,
+    norms: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`langevin_corrector_step` once its settings are checked (the samplers check them once per run)."""
     grad = score(x, sigma)
     z = noise(x)
     if project is not None:
         grad, z = project(grad), project(z)
-    ratio = snr * _norm(z, norms) / _norm(grad, norms).clamp_min(torch.finfo(x.dtype).tiny)
-    # eps = 2 ratio^2 and sqrt(2 eps) = 2 ratio, one op each and bit for bit as written: scaling by 2 is exact, so
-    # fl(2r r) = 2 fl(r^2), and in binary floating point sqrt(fl(r^2)) = |r| exactly
-    std = ratio * 2
-    return noisy_step(x, grad, std * ratio, std, z)  # x + eps s + sqrt(2 eps) z
+    # std = sqrt(2 eps) = 2 ratio, with ratio = snr ||z|| / ||s||, and eps = 2 ratio^2 = std^2 / 2: three ops and
+    # one, bit for bit as written, since scaling by 2 (or 1/2) is exact in binary floating point, so
+    # fl(2 snr n) = 2 fl(snr n), fl(2a / b) = 2 fl(a / b) and fl(std^2) / 2 = 2 fl(ratio^2)
+    std = torch.mul(_norm(z, norms), 2 * snr).div_(_norm(grad, norms).clamp_min_(torch.finfo(x.dtype).tiny))
+    x_mean = torch.addcmul(x, std.square(), grad, value=0.5)  # x + eps s
+    return torch.addcmul(x_mean, std, z), x_mean  # x_mean + sqrt(2 eps) z
 
 
 def langevin_corrector(
@@ -79,8 +97,9 @@ def langevin_corrector(
 ) -> torch.Tensor:
     """`n_steps` corrector steps at a fixed noise level (per-sample sigma [B]); with `project`, the conditional
     Langevin of subspace diffusion."""
+    _check_corrector(snr, norms)
     for _ in range(n_steps):
-        x, _ = langevin_corrector_step(score, x, sigma, snr=snr, noise=noise, project=project, norms=norms)
+        x, _ = _corrector_step(score, x, sigma, snr, noise, project, norms)
     return x
 
 
@@ -103,11 +122,12 @@ def pc_sampler(
     """
     if n_corrector < 0:
         raise ValueError(f"n_corrector must be >= 0, got {n_corrector}")
+    _check_corrector(snr, norms)
     grid = per_sample_grid(sigmas, x)
     var = ve_variance(grid[:, :-1], grid[:, 1:])  # the reverse-diffusion predictor's, for every step at once
     x_mean = x
     for sigma, v, std in zip(grid.unbind(1)[:-1], step_columns(var, x), step_columns(var.sqrt(), x), strict=True):
         for _ in range(n_corrector):
-            x, x_mean = langevin_corrector_step(score, x, sigma, snr=snr, noise=noise, norms=norms)
+            x, x_mean = _corrector_step(score, x, sigma, snr, noise, None, norms)
         x, x_mean = noisy_step(x, score(x, sigma), v, std, noise(x))
     return x_mean if denoise else x
