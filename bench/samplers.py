@@ -3,10 +3,12 @@
 The evaluations are timed where they happen (`repro.diffusion.nfe.TimedScore`: host clock on a CPU, CUDA events
 on a GPU), so the ratio cannot fall below 1 and does not depend on a forward timed on its own. A ratio of 1 means
 the sampler costs nothing beyond its network evaluations; the excess is the sampler's own arithmetic, noise draws
-and Python. Samplers run interleaved over several repeats; each row gives the median and the spread. Every
-sampler runs a small conv score net (on a GPU: the same, bigger batch). On a CPU also each sampler's own work per
-evaluation whatever the network: the aten ops it dispatches outside the score (deterministic) and its arithmetic
-with a free score (best of many runs).
+and Python. Samplers run under `torch.inference_mode`, as the project samples (`repro.sampling`, the papers'
+sample stages), which skips autograd's bookkeeping (on a CPU ~12 us per evaluation of a small net's PC or RK45
+run), interleaved over several repeats; each row gives the median and the spread. Every sampler runs a small conv
+score net (on a GPU: the same, bigger batch). On a CPU also each sampler's own work per evaluation whatever the
+network: the aten ops it dispatches outside the score (deterministic) and its arithmetic with a free score (best of
+many runs).
 With `--gpu`: NCSN++ CIFAR-10 sampling images/s with and without the speed options (needs CUDA).
 
     python -m bench.samplers [--gpu]
@@ -69,7 +71,7 @@ Case = Callable[[], Measured]
 def _timed_run(fn: Callable[[], object], timers: dict[str, TimedScore], dev: torch.device) -> Measured:
     sync(dev)
     t0 = time.perf_counter()
-    with torch.no_grad():
+    with torch.inference_mode():
         fn()
     sync(dev)
     wall = time.perf_counter() - t0
@@ -196,7 +198,7 @@ def sampler_results(
 def _best_seconds(fn: Callable[[], object], dev: torch.device, repeats: int) -> float:
     """The fastest of `repeats` runs of `fn` (after one warm-up)."""
     times = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for _ in range(repeats + 1):
             sync(dev)
             t0 = time.perf_counter()
@@ -217,7 +219,7 @@ def sampler_own_work(
     out = []
     for name, run in repro_samplers(levels).items():
         counted = CountingScore(lambda v, sigma: v)
-        with torch.no_grad(), OpsOutsideScore() as mode:
+        with torch.inference_mode(), OpsOutsideScore() as mode:
             run(mode.wrap(counted), x)
         best = _best_seconds(lambda run=run: run(lambda v, sigma: v, x), dev, repeats)
         note = f"NFE {counted.nfe}, batch {batch}x{channels}x{size}x{size}, {dev.type}"
@@ -269,7 +271,7 @@ def gpu_results(steps: int = 20) -> list[Result]:
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
         def sample(net=net, x=x, grid=grid, ctx=ctx) -> None:
-            with torch.no_grad(), ctx:
+            with torch.inference_mode(), ctx:
                 integrators.reverse_diffusion(net, x, grid)
 
         wall = seconds(sample, dev, repeats=3, warmup=2)  # warm-up covers compilation
@@ -299,7 +301,8 @@ def main() -> None:
         # the cpu tier's digit batches (the target), then a net so small that the samplers' own per-step
         # arithmetic and Python show (overhead in microseconds per evaluation)
         results = sampler_results(batch=64, size=28, channels=1)
-        results += sampler_results(batch=8, size=16, channels=3, label="stress: 8x3x16x16")
+        # a stress run takes ~25 ms, so more repeats are cheap and steady the median against the host's drift
+        results += sampler_results(batch=8, size=16, channels=3, repeats=25, label="stress: 8x3x16x16")
         results += sampler_own_work(batch=8, size=16, channels=3)
     if args.gpu:
         results += gpu_results()

@@ -58,8 +58,8 @@ def sample_shards(
         parts = []
         for b in range(0, len(seeds), batch_size):
             gen = StackedGenerator(seeds[b : b + batch_size], device=run.device)
-            with torch.no_grad():
-                parts.append(fn(gen, len(gen)).detach().cpu())
+            with torch.inference_mode():
+                parts.append(fn(gen, len(gen)).cpu())
         x = torch.cat(parts).numpy()
         with atomic_path(folder / f"shard_{i:05d}.npz") as tmp:
             with open(tmp, "wb") as fh:

@@ -152,7 +152,7 @@ def _arms(cfg: Config) -> Iterator[tuple[str, str, float]]:
                 yield name, "budget", b
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _one_seed(run: Run, spec: Mixture, seed: int) -> list[dict[str, Any]]:
     """Every (integrator, arm, budget) for one mixture and one seed: per-seed measurements."""
     cfg: Config = run.cfg

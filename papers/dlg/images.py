@@ -156,7 +156,7 @@ def _dlg(
     return x, info
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample_points(
     run: Run, score, classifier, levels: torch.Tensor, shape: tuple[int, ...], seeds: Sequence[int] | None = None
 ) -> None:

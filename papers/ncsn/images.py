@@ -226,7 +226,7 @@ def inpaint(run: Run, net, sigmas: torch.Tensor, refs: torch.Tensor) -> np.ndarr
     mask = torch.zeros_like(known[:1], dtype=torch.bool)
     mask[..., : known.shape[-1] // 2] = True
     gen = StackedGenerator([sample_seed(run.seed + 1, i) for i in range(len(known))], device=run.device)
-    with torch.no_grad():
+    with torch.inference_mode():
         x = annealed_langevin_inpaint(
             LevelScore(net, sigmas).to(run.device),
             gen.rand(known.shape[1:]),

@@ -172,7 +172,7 @@ def _draw(
     )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample_arms(
     run: Run,
     scores: dict[int, Score],

@@ -68,7 +68,7 @@ def _run(
     return x
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def annealed_langevin(
     score: Score,
     x: torch.Tensor,
@@ -83,7 +83,7 @@ def annealed_langevin(
     return _run(score, x, sigmas, n_steps, eps, convention, noise, None)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def langevin(
     score: Score,
     x: torch.Tensor,
@@ -98,7 +98,7 @@ def langevin(
     return _run(score, x, [sigma], n_steps, eps, convention, noise, None)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def annealed_langevin_inpaint(
     score: Score,
     x: torch.Tensor,
