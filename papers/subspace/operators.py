@@ -45,26 +45,34 @@ def up(y: torch.Tensor, levels: int = 1) -> torch.Tensor:
     return x
 
 
+def _blocks(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x as [N, C, H/f, f, W/f, f] blocks (f = 2^levels, a view) and each block's mean, shaped to broadcast
+    against them."""
+    _check_levels(x, levels)
+    c, h, w = x.shape[-3:]
+    means = x.reshape(-1, c, h, w)
+    for _ in range(levels):
+        means = F.avg_pool2d(means, 2)
+    f = 2**levels
+    n, _, hs, ws = means.shape
+    return x.reshape(n, c, hs, f, ws, f), means.view(n, c, hs, 1, ws, 1)
+
+
 def project(x: torch.Tensor, levels: int) -> torch.Tensor:
     """P x = up(down(x)): the orthogonal projection onto the images that are constant on 2^k × 2^k blocks.
 
     Computed as each block's mean repeated over its block: down's factors 2 and up's factors 1/2 are powers of two,
-    exact in floating point, so they cancel bit for bit and only the averages and one repeat remain (a sampler
-    projects twice per conditional Langevin step).
+    exact in floating point, so they cancel bit for bit and only the averages and one repeat remain.
     """
-    _check_levels(x, levels)
-    *lead, c, h, w = x.shape
-    y = x.reshape(-1, c, h, w)
-    for _ in range(levels):
-        y = F.avg_pool2d(y, 2)
-    f = 2**levels
-    n, _, hs, ws = y.shape
-    return y.view(n, c, hs, 1, ws, 1).expand(n, c, hs, f, ws, f).reshape(*lead, c, h, w)
+    blocks, means = _blocks(x, levels)
+    return means.expand(blocks.shape).reshape(x.shape)
 
 
 def orthogonal(x: torch.Tensor, levels: int) -> torch.Tensor:
-    """(I − P) x: the component orthogonal to the subspace."""
-    return x - project(x, levels)
+    """(I − P) x: the component orthogonal to the subspace, x minus its block means in one broadcast subtraction
+    (a sampler projects twice per conditional Langevin step)."""
+    blocks, means = _blocks(x, levels)
+    return (blocks - means).reshape(x.shape)
 
 
 def orthogonal_dim(shape: tuple[int, ...], levels: int) -> int:
