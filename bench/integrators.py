@@ -1,8 +1,10 @@
-"""The six DLG integrators on CPU: wall time / (NFE x one score forward pass), and a Gibbs sweep's cost.
+"""The six DLG integrators: wall time / the score forwards timed inside the same run, and a Gibbs sweep's cost.
 
 Each integrator runs as DLG configures it (papers/dlg/denoise.py) on a small conv score net from sigma 20,
-with N chosen for about `--nfe` score evaluations (RK45: tolerance 1e-3, whatever NFE it takes). A ratio near 1
-means the integrator's own arithmetic is negligible (RK45 syncs with the host once per step). The Gibbs sweep is
+with N chosen for about `--nfe` score evaluations (RK45: tolerance 1e-3, whatever NFE it takes). The forwards are
+timed where they happen (`bench.samplers.timed_run`), so a ratio cannot fall below 1; a ratio near 1 means the
+integrator's own arithmetic is negligible (RK45 syncs with the host once per step). Each row is the median of
+`--repeats` runs after a warm-up. The Gibbs sweep is
 one Langevin step plus one SimpleCNN classifier call and an argmax; its ratio to one score evaluation says what
 DLG's classifier calls (not counted in the paper's NFE) cost on top.
 
@@ -12,21 +14,25 @@ DLG's classifier calls (not counted in the paper's NFE) cost on top.
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import torch
 
 from bench import Result, device, emit, seconds
+from bench.samplers import timed_run
 from papers.dlg.classifier import SimpleCNN
 from papers.dlg.denoise import INTEGRATORS, denoise, spec
 from papers.dlg.gibbs import gibbs_sweep
 from papers.dlg.nets import TinyScoreNet
-from repro.diffusion.nfe import CountingScore
+from repro.diffusion.nfe import TimedScore
 from repro.diffusion.sde import dlg_level_grid
 
 
 @torch.no_grad()
 def measure(batch: int, width: int, nfe: int, repeats: int) -> list[Result]:
     dev = device()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # as bench.samplers: one thread is steadier on a shared machine
     torch.manual_seed(0)
     net = TinyScoreNet(1, width).to(dev).eval()
     x0 = 20.0 * torch.randn(batch, 1, 28, 28, device=dev)
@@ -35,23 +41,24 @@ def measure(batch: int, width: int, nfe: int, repeats: int) -> list[Result]:
     note = f"batch {batch}, TinyScoreNet width {width}, {torch.get_num_threads()} threads, {dev.type}"
     out = [Result("sampler", "score forward", "one forward pass", forward, "s", note)]
     for name in INTEGRATORS:
-        counted = CountingScore(net)
         n = 0 if spec(name).adaptive else spec(name).n_for_nfe(nfe)
-        wall = seconds(
-            lambda name=name, counted=counted, n=n: denoise(name, counted, x0, sig, n=n, sigma_min=0.01, tol=1e-3),
-            dev,
-            repeats=repeats,
-            warmup=0,
-        )
-        used = counted.nfe / repeats
+
+        def run(name=name, n=n) -> tuple[float, int]:
+            timed = TimedScore(net)
+            m = timed_run(lambda: denoise(name, timed, x0, sig, n=n, sigma_min=0.01, tol=1e-3), {"NFE": timed}, dev)
+            return m.wall / m.forwards, m.evaluations
+
+        run()  # warm-up
+        runs = [run() for _ in range(repeats)]
+        ratios = [r for r, _ in runs]
         out.append(
             Result(
                 "sampler",
                 f"dlg:{name}",
-                "wall / (NFE x forward)",
-                wall / (used * forward),
+                "wall / (forwards timed in the run)",
+                statistics.median(ratios),
                 "ratio",
-                f"NFE {used:g}; {note}",
+                f"NFE {runs[0][1]}, spread {max(ratios) - min(ratios):.3f} over {repeats} runs; {note}",
             )
         )
     clf = SimpleCNN(1000, channels=1, image_size=28).to(dev).eval()
@@ -76,7 +83,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--nfe", type=int, default=20)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args()
     emit(measure(a.batch, a.width, a.nfe, a.repeats), "integrators")
 

@@ -68,7 +68,8 @@ class Measured:
 Case = Callable[[], Measured]
 
 
-def _timed_run(fn: Callable[[], object], timers: dict[str, TimedScore], dev: torch.device) -> Measured:
+def timed_run(fn: Callable[[], object], timers: dict[str, TimedScore], dev: torch.device) -> Measured:
+    """One run of `fn` under inference mode: its wall time and the time of the evaluations of `timers` in it."""
     sync(dev)
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -107,7 +108,7 @@ def repro_samplers(levels: int) -> dict[str, Callable[[Callable, torch.Tensor], 
 def _sampler_case(run: Callable, net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
     def case() -> Measured:
         score = TimedScore(net)
-        return _timed_run(lambda: run(score, x), {"NFE": score}, dev)
+        return timed_run(lambda: run(score, x), {"NFE": score}, dev)
 
     return case
 
@@ -130,7 +131,7 @@ def _dlg_gibbs_case(net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
             for _ in range(20):
                 y, s = gibbs_sweep(score, calls, levels, y, s, 1e-4)
 
-        return _timed_run(chain, {"NFE": score, "classifier calls": clf}, dev)
+        return timed_run(chain, {"NFE": score, "classifier calls": clf}, dev)
 
     return case
 
@@ -145,7 +146,7 @@ def _subspace_case(net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
     def case() -> Measured:
         full, sub = TimedScore(net), TimedScore(net)
         run = lambda: subspace_sample(full, sub, y, grid, n_sub=10, levels=1, sigma_perp=0.05)  # noqa: E731
-        return _timed_run(run, {"NFE full": full, "NFE subspace": sub}, dev)
+        return timed_run(run, {"NFE full": full, "NFE subspace": sub}, dev)
 
     return case
 
