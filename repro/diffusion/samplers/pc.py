@@ -76,12 +76,13 @@ def _corrector_step(
     z = noise(x)
     if project is not None:
         grad, z = project(grad), project(z)
-    # std = sqrt(2 eps) = 2 ratio, with ratio = snr ||z|| / ||s||, and eps = 2 ratio^2 = std^2 / 2: three ops and
-    # one, bit for bit as written, since scaling by 2 (or 1/2) is exact in binary floating point, so
-    # fl(2 snr n) = 2 fl(snr n), fl(2a / b) = 2 fl(a / b) and fl(std^2) / 2 = 2 fl(ratio^2)
-    std = torch.mul(_norm(z, norms), 2 * snr).div_(_norm(grad, norms).clamp_min_(torch.finfo(x.dtype).tiny))
-    x_mean = torch.addcmul(x, std.square(), grad, value=0.5)  # x + eps s
-    return torch.addcmul(x_mean, std, z), x_mean  # x_mean + sqrt(2 eps) z
+    # eps = 2 (snr r)^2 and sqrt(2 eps) = 2 snr r with r = ||z|| / ||s||: the constants ride in the updates'
+    # scalar factors, so the corrector's own arithmetic is one division and one square on [B | 1, 1, ...] columns.
+    # A score of exactly zero gives r = inf and a NaN state, as in score_sde (no floor on ||s|| would help: its
+    # square overflows)
+    r = _norm(z, norms).div_(_norm(grad, norms))
+    x_mean = torch.addcmul(x, r.square(), grad, value=2 * snr * snr)  # x + eps s
+    return torch.addcmul(x_mean, r, z, value=2 * snr), x_mean  # x_mean + sqrt(2 eps) z
 
 
 def langevin_corrector(
