@@ -6,6 +6,16 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "official"  # data made by the official code; see its README
 
 
+def run_declared_net(net):
+    """A `repro.work.Net` built as declared, in eval mode, on its own inputs at batch 2: (output, inputs)."""
+    import torch
+
+    module = net.build().eval()
+    args = net.inputs(2, torch.device("cpu"))
+    with torch.no_grad():
+        return module(*args), args
+
+
 @pytest.fixture
 def official_fixtures() -> Path:
     assert FIXTURES.is_dir(), f"{FIXTURES} is missing: it ships with the repository"

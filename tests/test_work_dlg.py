@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from conftest import run_declared_net
 
 from papers.dlg.images import Point, sample_points
 from repro import config, registry, typed
@@ -167,10 +168,7 @@ def test_every_net_runs_its_inputs() -> None:
     assert len(nets) == 5
     torch.manual_seed(0)
     for name, net in nets.items():
-        module = net.build().eval()
-        args = net.inputs(2, torch.device("cpu"))
-        with torch.no_grad():
-            out = module(*args)
+        out, args = run_declared_net(net)
         want = args[0].shape if len(args) == 2 else (2, 1000)
         assert isinstance(out, torch.Tensor) and out.shape == want, name
         assert torch.isfinite(out).all(), name

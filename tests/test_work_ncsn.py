@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_declared_net
 
 from repro import config, registry, typed
 from repro.work import Work
@@ -107,9 +108,6 @@ def test_every_net_runs_its_inputs() -> None:
     assert len(nets) == 5
     torch.manual_seed(0)
     for name, net in nets.items():
-        module = net.build().eval()
-        args = net.inputs(2, torch.device("cpu"))
-        with torch.no_grad():
-            out = module(*args)
+        out, args = run_declared_net(net)
         assert isinstance(out, torch.Tensor) and out.shape == args[0].shape, name
         assert torch.isfinite(out).all(), name

@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import run_declared_net
 
 from papers.subspace import cifar10, images
 from papers.subspace.divergence import divergence_curve
@@ -162,9 +163,6 @@ def test_every_net_runs_its_inputs() -> None:
     assert set(nets) == {n for names in NETS.values() for n in names}
     torch.manual_seed(0)
     for name, net in nets.items():
-        module = net.build().eval()
-        args = net.inputs(2, torch.device("cpu"))
-        with torch.no_grad():
-            out = module(*args)
+        out, args = run_declared_net(net)
         assert isinstance(out, torch.Tensor) and out.shape == args[0].shape, name
         assert torch.isfinite(out).all(), name
