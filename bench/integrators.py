@@ -2,9 +2,9 @@
 
 Each integrator runs as DLG configures it (papers/dlg/denoise.py) on a small conv score net from sigma 20,
 with N chosen for about `--nfe` score evaluations (RK45: tolerance 1e-3, whatever NFE it takes). The forwards are
-timed where they happen (`bench.samplers.timed_run`), so a ratio cannot fall below 1; a ratio near 1 means the
+timed where they happen (`bench.samplers.sampler_case`), so a ratio cannot fall below 1; a ratio near 1 means the
 integrator's own arithmetic is negligible (RK45 syncs with the host once per step). Each row is the median of
-`--repeats` runs after a warm-up. The Gibbs sweep is
+`--repeats` interleaved runs after a warm-up. The Gibbs sweep is
 one Langevin step plus one SimpleCNN classifier call and an argmax; its ratio to one score evaluation says what
 DLG's classifier calls (not counted in the paper's NFE) cost on top.
 
@@ -14,17 +14,15 @@ DLG's classifier calls (not counted in the paper's NFE) cost on top.
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import torch
 
 from bench import Result, device, emit, seconds
-from bench.samplers import timed_run
+from bench.samplers import interleaved, ratio_stats, sampler_case
 from papers.dlg.classifier import SimpleCNN
 from papers.dlg.denoise import INTEGRATORS, denoise, spec
 from papers.dlg.gibbs import gibbs_sweep
 from papers.dlg.nets import TinyScoreNet
-from repro.diffusion.nfe import TimedScore
 from repro.diffusion.sde import dlg_level_grid
 
 
@@ -40,25 +38,22 @@ def measure(batch: int, width: int, nfe: int, repeats: int) -> list[Result]:
     forward = seconds(lambda: net(x0, sig), dev, repeats=5 * repeats)
     note = f"batch {batch}, TinyScoreNet width {width}, {torch.get_num_threads()} threads, {dev.type}"
     out = [Result("sampler", "score forward", "one forward pass", forward, "s", note)]
+    cases = {}
     for name in INTEGRATORS:
         n = 0 if spec(name).adaptive else spec(name).n_for_nfe(nfe)
-
-        def run(name=name, n=n) -> tuple[float, int]:
-            timed = TimedScore(net)
-            m = timed_run(lambda: denoise(name, timed, x0, sig, n=n, sigma_min=0.01, tol=1e-3), {"NFE": timed}, dev)
-            return m.wall / m.forwards, m.evaluations
-
-        run()  # warm-up
-        runs = [run() for _ in range(repeats)]
-        ratios = [r for r, _ in runs]
+        cases[name] = sampler_case(
+            lambda s, v, name=name, n=n: denoise(name, s, v, sig, n=n, sigma_min=0.01, tol=1e-3), net, x0, dev
+        )
+    for name, runs in interleaved(cases, repeats).items():
+        ratio, spread = ratio_stats(runs)
         out.append(
             Result(
                 "sampler",
                 f"dlg:{name}",
                 "wall / (forwards timed in the run)",
-                statistics.median(ratios),
+                ratio,
                 "ratio",
-                f"NFE {runs[0][1]}, spread {max(ratios) - min(ratios):.3f} over {repeats} runs; {note}",
+                f"NFE {runs[0].evaluations}, spread {spread:.3f} over {repeats} interleaved runs; {note}",
             )
         )
     clf = SimpleCNN(1000, channels=1, image_size=28).to(dev).eval()

@@ -2,7 +2,7 @@
 
 The score is the real NCSN RefineNet (small width) behind `LevelScore`, so the ratio covers the sigma-to-level
 lookup, the noise draws and the update arithmetic of `repro.diffusion.samplers.langevin.annealed_langevin`. The
-forwards are timed where they happen (`bench.samplers.timed_run`), so the ratio cannot fall below 1; the row gives
+forwards are timed where they happen (`bench.samplers.sampler_case`), so the ratio cannot fall below 1; the row gives
 the median over repeated runs and their spread.
 
     python -m bench.ncsn_langevin [--ngf 16] [--batch 16] [--steps 5]
@@ -16,8 +16,7 @@ import statistics
 import torch
 
 from bench import Result, device, emit
-from bench.samplers import timed_run
-from repro.diffusion.nfe import TimedScore
+from bench.samplers import interleaved, ratio_stats, sampler_case
 from repro.diffusion.samplers.langevin import annealed_langevin
 from repro.diffusion.sde import geometric_sigmas
 from repro.nets.refinenet import CondRefineNetDilated, LevelScore
@@ -41,18 +40,13 @@ def main() -> None:
     score = LevelScore(CondRefineNetDilated(3, args.ngf).eval(), sigmas).to(dev)
     x = torch.rand(args.batch, 3, args.size, args.size, device=dev)
 
-    def run() -> tuple[float, int, float]:
-        timed = TimedScore(score)
-        m = timed_run(lambda: annealed_langevin(timed, x, sigmas.tolist(), n_steps=args.steps), {"NFE": timed}, dev)
-        return m.wall / m.forwards, m.evaluations, m.forwards / m.evaluations
-
-    run()  # warm-up
-    runs = [run() for _ in range(args.repeats)]
-    ratios = [r for r, _, _ in runs]
-    nfe, forward = runs[0][1], statistics.median(f for _, _, f in runs)
+    sample = lambda s, v: annealed_langevin(s, v, sigmas.tolist(), n_steps=args.steps)  # noqa: E731
+    runs = interleaved({"ncsn": sampler_case(sample, score, x, dev)}, args.repeats)["ncsn"]
+    ratio, spread = ratio_stats(runs)
+    forward = statistics.median(m.forwards / m.evaluations for m in runs)
     note = (
-        f"RefineNet ngf {args.ngf}, batch {args.batch}, {args.size}px, NFE {nfe}, spread "
-        f"{max(ratios) - min(ratios):.3f} over {args.repeats} runs, {torch.get_num_threads()} threads"
+        f"RefineNet ngf {args.ngf}, batch {args.batch}, {args.size}px, NFE {runs[0].evaluations}, spread "
+        f"{spread:.3f} over {args.repeats} runs, {torch.get_num_threads()} threads"
     )
     emit(
         [
@@ -60,7 +54,7 @@ def main() -> None:
                 "sampler",
                 "ncsn_annealed_langevin",
                 "wall / (forwards timed in the run)",
-                statistics.median(ratios),
+                ratio,
                 "ratio",
                 note,
             ),

@@ -68,7 +68,7 @@ class Measured:
 Case = Callable[[], Measured]
 
 
-def timed_run(fn: Callable[[], object], timers: dict[str, TimedScore], dev: torch.device) -> Measured:
+def _timed_run(fn: Callable[[], object], timers: dict[str, TimedScore], dev: torch.device) -> Measured:
     """One run of `fn` under inference mode: its wall time and the time of the evaluations of `timers` in it."""
     sync(dev)
     t0 = time.perf_counter()
@@ -105,10 +105,12 @@ def repro_samplers(levels: int) -> dict[str, Callable[[Callable, torch.Tensor], 
     }
 
 
-def _sampler_case(run: Callable, net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
+def sampler_case(run: Callable, net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
+    """A timed run of `run(score, x)` with `net` as the score, its evaluations timed in the run."""
+
     def case() -> Measured:
         score = TimedScore(net)
-        return timed_run(lambda: run(score, x), {"NFE": score}, dev)
+        return _timed_run(lambda: run(score, x), {"NFE": score}, dev)
 
     return case
 
@@ -131,7 +133,7 @@ def _dlg_gibbs_case(net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
             for _ in range(20):
                 y, s = gibbs_sweep(score, calls, levels, y, s, 1e-4)
 
-        return timed_run(chain, {"NFE": score, "classifier calls": clf}, dev)
+        return _timed_run(chain, {"NFE": score, "classifier calls": clf}, dev)
 
     return case
 
@@ -146,9 +148,15 @@ def _subspace_case(net: nn.Module, x: torch.Tensor, dev: torch.device) -> Case:
     def case() -> Measured:
         full, sub = TimedScore(net), TimedScore(net)
         run = lambda: subspace_sample(full, sub, y, grid, n_sub=10, levels=1, sigma_perp=0.05)  # noqa: E731
-        return timed_run(run, {"NFE full": full, "NFE subspace": sub}, dev)
+        return _timed_run(run, {"NFE full": full, "NFE subspace": sub}, dev)
 
     return case
+
+
+def ratio_stats(runs: list[Measured]) -> tuple[float, float]:
+    """The median of wall / (forwards timed in the run) over `runs`, and their spread (max - min)."""
+    ratios = [m.wall / m.forwards for m in runs]
+    return statistics.median(ratios), max(ratios) - min(ratios)
 
 
 def interleaved(cases: dict[str, Case], repeats: int) -> dict[str, list[Measured]]:
@@ -173,20 +181,20 @@ def sampler_results(
     torch.manual_seed(0)
     net = ConvScore(channels).to(dev).eval().requires_grad_(False)
     x = torch.randn(batch, channels, size, size, device=dev)
-    cases = {name: _sampler_case(run, net, x, dev) for name, run in repro_samplers(levels).items()}
+    cases = {name: sampler_case(run, net, x, dev) for name, run in repro_samplers(levels).items()}
     cases["dlg_gibbs_sweep"] = _dlg_gibbs_case(net, x, dev)
     cases["subspace_sample"] = _subspace_case(net, x, dev)
     out = []
     for name, runs in interleaved(cases, repeats).items():
-        ratios = [m.wall / m.forwards for m in runs]
+        ratio, spread = ratio_stats(runs)
         m = runs[0]
         counts = ", ".join(f"{k} {v}" for k, v in m.calls.items())
         note = (
             f"{counts}, batch {batch}x{channels}x{size}x{size}, forward {m.forwards / m.evaluations * 1e3:.3g} ms, "
-            f"spread {max(ratios) - min(ratios):.3f} over {repeats} interleaved runs, {dev.type}"
+            f"spread {spread:.3f} over {repeats} interleaved runs, {dev.type}"
         )
         what = "wall / (forwards timed in the run)"
-        out.append(Result("sampler", name, what, statistics.median(ratios), "ratio", note))
+        out.append(Result("sampler", name, what, ratio, "ratio", note))
         if label:
             overhead = statistics.median([(r.wall - r.forwards) / r.evaluations for r in runs]) * 1e6
             out.append(Result("sampler", name, "overhead per evaluation", overhead, "us", note))
