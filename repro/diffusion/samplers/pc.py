@@ -4,11 +4,12 @@ Per grid step i: `n_corrector` Langevin steps at sigma_i, then one reverse-diffu
 the last step returns the noise-free mean (score_sde's `denoise`). NFE = (L - 1)(1 + n_corrector).
 
 Corrector (score_sde `LangevinCorrector`, VE so alpha = 1): eps = 2 (snr ||z|| / ||s||)^2,
-x <- x + eps s + sqrt(2 eps) z. The default (`norms="batch"`) is score_sde's: both norms averaged over the batch,
-so a sample depends on its batch. `norms="sample"` uses each sample's own norms (a sample then depends on its seed
-only), but the ratio of two per-sample norms is biased upwards at few dimensions: with the exact score of a
-Gaussian (200 steps, snr 0.16) it inflates the sample std by about 14 % at 16 dimensions and 59 % at 4
-(batch-averaged: under 2 %).
+x <- x + eps s + sqrt(2 eps) z. Its noise-free mean x + eps s is never used: the predictor follows every corrector
+step (score_sde's corrector-only samplers are not offered), so a step returns the new state only.
+The default (`norms="batch"`) is score_sde's: both norms averaged over the batch, so a sample depends on its batch.
+`norms="sample"` uses each sample's own norms (a sample then depends on its seed only), but the ratio of two
+per-sample norms is biased upwards at few dimensions: with the exact score of a Gaussian (200 steps, snr 0.16) it
+inflates the sample std by about 14 % at 16 dimensions and 59 % at 4 (batch-averaged: under 2 %).
 A `project` operator (e.g. I - P of subspace diffusion) restricts both the score and the noise to a subspace:
 the conditional Langevin steps at a subspace boundary.
 """
@@ -49,8 +50,8 @@ def langevin_corrector_step(
     noise: Noise = torch.randn_like,
     project: Operator | None = None,
     norms: str = "batch",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One score_sde Langevin corrector step at per-sample sigma [B]; returns (x, x_mean)."""
+) -> torch.Tensor:
+    """One score_sde Langevin corrector step at per-sample sigma [B]."""
     _check_corrector(snr, norms)
     return _corrector_step(score, x, sigma, snr, noise, project, norms)
 
@@ -70,19 +71,18 @@ def _corrector_step(
     noise: Noise,
     project: Operator | None,
     norms: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> torch.Tensor:
     """`langevin_corrector_step` once its settings are checked (the samplers check them once per run)."""
     grad = score(x, sigma)
     z = noise(x)
     if project is not None:
         grad, z = project(grad), project(z)
-    # eps = 2 (snr r)^2 and sqrt(2 eps) = 2 snr r with r = ||z|| / ||s||: the constants ride in the updates'
-    # scalar factors, so the corrector's own arithmetic is one division and one square on [B | 1, 1, ...] columns.
-    # A score of exactly zero gives r = inf and a NaN state, as in score_sde (no floor on ||s|| would help: its
-    # square overflows)
+    # With r = ||z|| / ||s||: eps = 2 (snr r)^2 and sqrt(2 eps) = 2 snr r, so the update is
+    # x + 2 snr r (z + snr r s): r is the corrector's only arithmetic on [B | 1, 1, ...] columns, and the update two
+    # full-size ops. A score of exactly zero gives r = inf and a NaN state, as in score_sde (no floor on ||s|| would
+    # help: eps overflows)
     r = _norm(z, norms).div_(_norm(grad, norms))
-    x_mean = torch.addcmul(x, r.square(), grad, value=2 * snr * snr)  # x + eps s
-    return torch.addcmul(x_mean, r, z, value=2 * snr), x_mean  # x_mean + sqrt(2 eps) z
+    return torch.addcmul(x, r, torch.addcmul(z, r, grad, value=snr), value=2 * snr)
 
 
 def langevin_corrector(
@@ -100,7 +100,7 @@ def langevin_corrector(
     Langevin of subspace diffusion."""
     _check_corrector(snr, norms)
     for _ in range(n_steps):
-        x, _ = _corrector_step(score, x, sigma, snr, noise, project, norms)
+        x = _corrector_step(score, x, sigma, snr, noise, project, norms)
     return x
 
 
@@ -129,6 +129,6 @@ def pc_sampler(
     x_mean = x
     for sigma, v, std in zip(grid.unbind(1)[:-1], step_columns(var, x), step_columns(var.sqrt(), x), strict=True):
         for _ in range(n_corrector):
-            x, x_mean = _corrector_step(score, x, sigma, snr, noise, None, norms)
+            x = _corrector_step(score, x, sigma, snr, noise, None, norms)
         x, x_mean = noisy_step(x, score(x, sigma), v, std, noise(x))
     return x_mean if denoise else x
