@@ -2,7 +2,8 @@
 
 `build(cls, data, where)` follows the field types: a dataclass field is built from its mapping, `X | None`
 takes None, `list[X]` / `tuple[X, ...]` become tuples (configs are frozen), `dict[str, X]` keeps its keys,
-`float` accepts an integer. Anything else is taken as it is (the JSON schema has checked it already).
+`float` accepts an integer. Anything else is taken as it is (the JSON schema has checked it already). A check
+that spans keys lives in the dataclass's `__post_init__`; its ValueError comes back naming `where`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def build(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     ]
     if missing:
         raise ConfigTypeError(f"{where}: missing key(s) {', '.join(missing)} for {cls.__name__}")
-    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+    values = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**values)
+    except ValueError as err:  # the dataclass's own checks across keys (`__post_init__`), located like the rest
+        raise ConfigTypeError(f"{where}: {err}") from err
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from papers.subspace import cifar10
@@ -9,7 +10,7 @@ from papers.subspace.method import implicit_score
 from papers.subspace.operators import down, up
 from repro.config import load
 from repro.diffusion.sde import SubVPSDE, sigma_score, time_score
-from repro.typed import build
+from repro.typed import ConfigTypeError, build
 
 
 def _cfg(experiment: str) -> cifar10.Config:
@@ -79,3 +80,12 @@ def test_fid_against_a_stats_file_is_named_in_the_arms_protocol(tmp_path, monkey
     assert quality(np.zeros((2, 32, 32, 3), np.uint8)) == {"fid": (1.0, None)}
     assert isinstance(seen["reference"], FidStats) and seen["reference"].source == "score_sde"
     assert protocol == {"reference": seen["reference"].name}
+
+
+def test_a_bpd_rule_without_arms_fails_at_load_naming_the_key():
+    """`bpd_rules` must name a rule of the config's cuts (`div<threshold>` or `fixed`): a misspelt one would leave
+    the bits/dim of the subspace arms unmeasured without a word."""
+    raw = {**load("subspace", "cifar10ddpmppdeep", "smoke"), "bpd_rules": ["div0.005"]}
+    with pytest.raises(ConfigTypeError, match=r"test: bpd_rules: \['div0.005'\] name no arm rule .*'div0.003'"):
+        build(cifar10.Config, raw, "test")
+    assert build(cifar10.Config, {**raw, "bpd_rules": ["div0.003", "fixed"]}, "test").bpd_rules == ("div0.003", "fixed")

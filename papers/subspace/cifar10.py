@@ -78,6 +78,14 @@ class Config(images.ImageConfig):
     bpd_tol: float = read_from("sample", 1e-5)  # rtol = atol of the likelihood ODE (score_sde: 1e-5)
     fid_stats: str | None = read_from("evaluate", None)  # under the data root; None: the train split's features
 
+    def __post_init__(self) -> None:
+        """Every rule in `bpd_rules` names arms this config makes: a misspelt threshold would otherwise measure
+        the full model's bits/dim only, silently."""
+        rules = {f"div{t:g}" for t in self.thresholds} | ({"fixed"} if self.fixed_cut_times else set())
+        unknown = [r for r in self.bpd_rules if r not in rules]
+        if unknown:
+            raise ValueError(f"bpd_rules: {unknown} name no arm rule of this config (its rules: {sorted(rules)})")
+
 
 def _images(run: Run, split: str = "train") -> torch.Tensor:
     cfg: Config = run.cfg
@@ -227,6 +235,8 @@ def _bits_per_dim(run: Run, scores: dict[int, Score], div: dict, arms: list[dict
     data = dequantize(pixels, torch.Generator().manual_seed(run.seed)).permute(0, 3, 1, 2).float()
     data = (2 * data - 1 if _centred(cfg) else data).to(run.device)
     chosen = [a for a in arms if a["level"] == 0 or a["rule"] in cfg.bpd_rules]
+    for rule in sorted(set(cfg.bpd_rules) - {a["rule"] for a in chosen}):
+        run.log(f"bits/dim: no arm of rule {rule} (its cuts leave no subspace step or repeat another arm's)")
     out = []
     for arm in chosen:
         score = scores[0]
