@@ -47,7 +47,9 @@ def sample(run: Run) -> None:
 
 
 def evaluate(run: Run) -> None:
-    evaluate_images(run, "cifar10", lambda: _images(run), "cifar10-train")
+    from repro.sampling import to_uint8
+
+    evaluate_images(run, "cifar10", lambda: to_uint8(_images(run)).numpy(), "cifar10-train")
 
 
 def work(cfg: Config) -> list[Work]:
@@ -56,16 +58,14 @@ def work(cfg: Config) -> list[Work]:
     return official.work(cfg, SHAPE, TRAIN_IMAGES, RK45_NFE)
 
 
-def evaluate_images(run: Run, dataset: str, reference: Callable[[], torch.Tensor], ref_name: str) -> None:
+def evaluate_images(run: Run, dataset: str, reference: Callable[[], np.ndarray], ref_name: str) -> None:
     """FID under the configured protocol (real data; `papers.dlg.fid`) or raw-pixel sliced W2 (synthetic stand-in)
-    per point, and the figure. `reference()` loads the reference images (float [0, 1], N C H W) when needed."""
-    from repro.sampling import to_uint8
-
+    per point, and the figure. `reference()` loads the reference images (uint8 [N, H, W, C]) when needed."""
     synthetic = run.cfg.data == "synthetic"
     if synthetic and not run.rehearsal:  # a rehearsal takes the real metric path on the stand-in too
         from repro.metrics.distances import sliced_wasserstein2
 
-        ref = to_uint8(reference()).numpy().astype(np.float64) / 255
+        ref = reference().astype(np.float64) / 255
         metric, unit, protocol = "sw2_pixels", "distance (raw pixels)", {}
 
         def score(x: np.ndarray) -> float:
@@ -73,7 +73,7 @@ def evaluate_images(run: Run, dataset: str, reference: Callable[[], torch.Tensor
     else:
         from papers.dlg.fid import fid_scorer
 
-        score, metric, protocol = fid_scorer(run, dataset, lambda: to_uint8(reference()).numpy(), ref_name)
+        score, metric, protocol = fid_scorer(run, dataset, reference, ref_name)
         unit = "FID"
 
     rows = metric_rows(run, dataset, score, metric=metric, unit=unit, protocol=protocol)
