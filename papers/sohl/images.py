@@ -75,6 +75,7 @@ class ImageConfig(ExperimentConfig):
     eval_t: int = read_from("evaluate")  # stratified random steps per example for K; 0 = the exact sum over t
     denoise_var: float = read_from("evaluate")
     inpaint: int = read_from("evaluate")
+    posterior_columns: int = read_from("evaluate", 4)  # test images denoised and inpainted in the posterior figure
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,9 +179,6 @@ def sample_figure(run: Run, d: ImageData) -> None:
     run.save_figure(fig, "samples", f"{d.name}: samples", f"Ancestral reverse diffusion, T = {run.cfg.T}.")
 
 
-POSTERIOR_COLUMNS = 4  # test images denoised and inpainted in the posterior figure
-
-
 @torch.no_grad()
 def posterior_figure(run: Run, d: ImageData) -> None:
     """Denoising (noise variance `denoise_var` on unit-variance data) and inpainting of a central square (Sec. 2.5)."""
@@ -188,7 +186,7 @@ def posterior_figure(run: Run, d: ImageData) -> None:
     _, x_test, scale = prepared(run, d)
     model = load_trained(run, model_for(run, d))
     torch.manual_seed(run.seed + 3)
-    x = x_test[:POSTERIOR_COLUMNS].to(run.device)  # fewer when the test split is smaller (the rehearsal)
+    x = x_test[: cfg.posterior_columns].to(run.device)  # fewer when the test split is smaller
     cols = len(x)
     y = x + cfg.denoise_var**0.5 * torch.randn_like(x)
     denoised = model.sample(torch.randn_like(x), observed=y, obs_var=cfg.denoise_var)
@@ -303,7 +301,7 @@ def image_work(cfg: ImageConfig, shape: tuple[int, int, int]) -> list[Work]:
     sampling calls the network at t = T..2 (the last step is the fixed reversal of the first forward step), T - 1
     calls per batch of samples. evaluate: the bound K at `eval_t` stratified steps per test image (all T - 1 when
     0), `T_CHUNK` steps per call, each repeated over the eval batch; and the posterior figure's denoising and
-    inpainting, T - 1 calls each on `POSTERIOR_COLUMNS` test images. Left out: the Parzen scores (kernel
+    inpainting, T - 1 calls each on `posterior_columns` test images. Left out: the Parzen scores (kernel
     arithmetic on the samples, no network), data loading and dequantisation, the loss's, bound's and sampler's
     own arithmetic, the figures. A last partial batch is priced as a full one.
     """
@@ -335,7 +333,7 @@ def image_work(cfg: ImageConfig, shape: tuple[int, int, int]) -> list[Work]:
             f"posterior figure: denoising and inpainting, {sampling} each",
             "forward",
             2 * (cfg.T - 1),
-            min(POSTERIOR_COLUMNS, n_test),
+            min(cfg.posterior_columns, n_test),
             net,
         ),
     ]
