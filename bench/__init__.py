@@ -37,6 +37,14 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def timing_device() -> torch.device:
+    """`device()`, set to one thread when it is the CPU: timings on a shared machine are steadier so."""
+    dev = device()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
+    return dev
+
+
 def sync(dev: torch.device) -> None:
     """Wait for queued GPU work, so a wall-clock time covers it (a no-op on a CPU)."""
     if dev.type == "cuda":

@@ -17,7 +17,7 @@ import argparse
 
 import torch
 
-from bench import Result, device, emit, seconds
+from bench import Result, emit, seconds, timing_device
 from bench.samplers import interleaved, ratio_stats, sampler_case
 from papers.dlg.classifier import SimpleCNN
 from papers.dlg.denoise import INTEGRATORS, denoise, spec
@@ -28,9 +28,7 @@ from repro.diffusion.sde import dlg_level_grid
 
 @torch.no_grad()
 def measure(batch: int, width: int, nfe: int, repeats: int) -> list[Result]:
-    dev = device()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # as bench.samplers: one thread is steadier on a shared machine
+    dev = timing_device()
     torch.manual_seed(0)
     net = TinyScoreNet(1, width).to(dev).eval()
     x0 = 20.0 * torch.randn(batch, 1, 28, 28, device=dev)

@@ -15,7 +15,7 @@ import statistics
 
 import torch
 
-from bench import Result, device, emit
+from bench import Result, emit, timing_device
 from bench.samplers import interleaved, ratio_stats, sampler_case
 from repro.diffusion.samplers.langevin import annealed_langevin
 from repro.diffusion.sde import geometric_sigmas
@@ -32,9 +32,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="Langevin steps per level (10 levels)")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
-    dev = device()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # as bench.samplers: one thread is steadier on a shared machine
+    dev = timing_device()
     torch.manual_seed(0)
     sigmas = geometric_sigmas(10, 1.0, 0.01).float()
     score = LevelScore(CondRefineNetDilated(3, args.ngf).eval(), sigmas).to(dev)

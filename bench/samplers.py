@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench import Result, device, emit, seconds, sync
+from bench import Result, device, emit, seconds, sync, timing_device
 from repro import speed
 from repro.diffusion.nfe import CountingScore, OpsOutsideScore, TimedScore
 from repro.diffusion.samplers import integrators, langevin, pc
@@ -302,11 +302,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gpu", action="store_true", help="also the NCSN++ CIFAR-10 images/s per speed option (CUDA)")
     args = p.parse_args()
-    gpu = device().type == "cuda"
+    gpu = timing_device().type == "cuda"
     if gpu:
         results = sampler_results(batch=256, size=32)
     else:
-        torch.set_num_threads(1)  # CPU timings on a shared machine: one thread is steadier
         # the cpu tier's digit batches (the target), then a net so small that the samplers' own per-step
         # arithmetic and Python show (overhead in microseconds per evaluation)
         results = sampler_results(batch=64, size=28, channels=1)

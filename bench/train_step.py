@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench import Result, device, emit, sync
+from bench import Result, device, emit, sync, timing_device
 from repro import checkpoint
 from repro.data.batches import TensorBatches
 from repro.run import Run
@@ -248,9 +248,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per loop (median; default 5)")
     p.add_argument("--gpu", action="store_true", help="also NCSN CIFAR-10 training it/s per speed option (CUDA)")
     args = p.parse_args()
-    dev = device()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # CPU timings on a shared machine: one thread is steadier
+    dev = timing_device()
     results = [r for case in cases(args.steps) for r in overhead(case, dev, args.repeats)[:1]]
     results += overhead(machinery(10 * args.steps), dev, args.repeats)
     if args.gpu:

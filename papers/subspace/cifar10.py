@@ -41,6 +41,7 @@ import torch
 from papers.subspace import images
 from papers.subspace.method import Score, cut_score, implicit_score, split_steps
 from papers.subspace.operators import down
+from papers.subspace.sampler import div_rule
 from repro.config import read_from
 from repro.data.augment import image_transform
 from repro.data.batches import TensorBatches
@@ -81,7 +82,7 @@ class Config(images.ImageConfig):
     def __post_init__(self) -> None:
         """Every rule in `bpd_rules` names arms this config makes: a misspelt threshold would otherwise measure
         the full model's bits/dim only, silently."""
-        rules = {f"div{t:g}" for t in self.thresholds} | ({"fixed"} if self.fixed_cut_times else set())
+        rules = {div_rule(t) for t in self.thresholds} | ({"fixed"} if self.fixed_cut_times else set())
         unknown = [r for r in self.bpd_rules if r not in rules]
         if unknown:
             raise ValueError(f"bpd_rules: {unknown} name no arm rule of this config (its rules: {sorted(rules)})")
@@ -392,7 +393,7 @@ def _net(cfg: Config, level: int) -> Net:
 def _arm_cuts(cfg: Config) -> list[tuple[str, float]]:
     """(rule, cut time) of each level's subspace arms as `images.sampling_arms` lists them, the divergence rules at
     the assumed `DIV_CUT` (all kept: the stage drops an arm whose n_sub repeats, which distinct cuts never do)."""
-    return [(f"div{thr:g}", DIV_CUT) for thr in cfg.thresholds] + [("fixed", t) for t in cfg.fixed_cut_times]
+    return [(div_rule(thr), DIV_CUT) for thr in cfg.thresholds] + [("fixed", t) for t in cfg.fixed_cut_times]
 
 
 def _arm_calls(cfg: Config, n_sub: int) -> tuple[int, int]:

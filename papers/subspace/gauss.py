@@ -36,7 +36,7 @@ import torch
 from papers.subspace.divergence import cut_time, divergence_curve
 from papers.subspace.method import implicit_log_prob, split_steps
 from papers.subspace.operators import down, downsampling_rmsd, orthogonal, orthogonal_dim
-from papers.subspace.sampler import SubspaceConfig, subspace_sample
+from papers.subspace.sampler import SubspaceConfig, div_rule, subspace_sample
 from papers.subspace.toy import SubspaceMixture, subspace_score
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
@@ -233,7 +233,7 @@ def _arms(cfg: Config, cuts: dict[tuple[str, int], dict[float, float]], sde_name
     """The full sampler, then per level one subspace arm per cut-off (divergence rule, fixed) with n_sub >= 1."""
     arms = [Arm("full", None, 0, None)]
     for level in cfg.levels:
-        rule_cuts = [(f"div{thr:g}", t1) for thr, t1 in cuts[(sde_name, level)].items()]
+        rule_cuts = [(div_rule(thr), t1) for thr, t1 in cuts[(sde_name, level)].items()]
         for rule, t1 in rule_cuts + [("fixed", t) for t in cfg.fixed_cut_times]:
             n_sub, _ = split_steps(cfg.n_steps, t1)
             if n_sub >= 1:

@@ -25,7 +25,7 @@ import torch
 from papers.subspace.divergence import cut_time, divergence_curve
 from papers.subspace.method import Score, split_steps
 from papers.subspace.operators import PCASubspace, downsampling_rmsd
-from papers.subspace.sampler import PCSettings, SubspaceConfig, subspace_sample
+from papers.subspace.sampler import PCSettings, SubspaceConfig, div_rule, subspace_sample
 from repro.config import read_from
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.samplers.pc import pc_sampler
@@ -127,7 +127,7 @@ def sampling_arms(cfg: SubspaceConfig, cuts: dict[str, dict[str, float]], size: 
     for level in cfg.levels:
         seen = set()
         name = level_name(size, level)
-        rules = [(f"div{thr:g}", cuts[name][f"{thr:g}"]) for thr in cfg.thresholds]
+        rules = [(div_rule(thr), cuts[name][f"{thr:g}"]) for thr in cfg.thresholds]
         for rule, t1 in rules + [("fixed", t) for t in cfg.fixed_cut_times]:
             n_sub, _ = split_steps(cfg.n_steps, t1)
             if n_sub < 1 or n_sub in seen:

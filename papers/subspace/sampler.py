@@ -21,6 +21,11 @@ from repro.diffusion.samplers.integrators import Noise, per_sample_grid
 from repro.diffusion.samplers.pc import langevin_corrector, pc_sampler
 
 
+def div_rule(threshold: float) -> str:
+    """The name of the divergence cut-off rule at `threshold`, as arms, rows and `bpd_rules` spell it."""
+    return f"div{threshold:g}"
+
+
 @dataclass(frozen=True)
 class PCSettings:
     snr: float = 0.16  # score_sde NCSN++ CIFAR-10
