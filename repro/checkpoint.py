@@ -115,7 +115,7 @@ def load(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file: say which
-        raise RuntimeError(f"checkpoint {path} cannot be read ({err}); delete it to restart training") from err
+        raise RuntimeError(f"checkpoint {path} cannot be read ({err}); delete it to start that work again") from err
 
 
 # Settings that change how a run executes but not what it computes (up to float reordering), at any depth of

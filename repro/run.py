@@ -86,17 +86,17 @@ class Run:
         with open(self.path("log.txt"), "a") as fh:
             fh.write(line + "\n")
 
-    def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = ""):
+    def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "", initial: int = 0):
+        """A bar on a terminal; elsewhere (Snakemake, a batch job) a line in the log every minute or so, with the
+        time left."""
+        desc = f"{self.experiment}: {desc}"
+        if not sys.stderr.isatty():
+            from repro.progress import LoggedProgress
+
+            return LoggedProgress(self.log, iterable, total, desc, initial)
         from tqdm.auto import tqdm
 
-        return tqdm(
-            iterable,
-            total=total,
-            desc=f"{self.experiment}: {desc}",
-            disable=not sys.stderr.isatty(),
-            dynamic_ncols=True,
-            leave=False,
-        )
+        return tqdm(iterable, total=total, desc=desc, initial=initial, dynamic_ncols=True, leave=False)
 
     def save_json(self, name: str, obj: Any) -> Path:
         p = self.path(name)

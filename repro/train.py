@@ -220,8 +220,7 @@ def train(
     model.train()
     t0 = time.time()
     losses: list[torch.Tensor] = []
-    bar = run.progress(total=cfg.steps, desc=f"train {cfg.name}") if world.main else _NoBar()
-    bar.update(step)
+    bar = run.progress(total=cfg.steps, desc=f"train {cfg.name}", initial=step) if world.main else _NoBar()
     autocast = speed.autocast(cfg.bf16, device)
     while step < cfg.steps:
         batch = _to_device(distributed.shard(batches(step), world), device)

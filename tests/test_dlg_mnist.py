@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from papers.dlg.images import _save, metric_rows, sample_name
+from papers.dlg import store
+from papers.dlg.images import metric_rows, point_settings, sample_name
 from papers.dlg.mnist import Config, random_subset
 from repro import config, typed
 from repro.metrics.classifier import LeNet, classifier_features, fid_lenet_against
 from repro.metrics.distances import frechet_distance
 from repro.run import Run
+from repro.sampling import to_uint8
 
 POINTS = [{"integrator": "kar1", "dlg": False, "budget": 10}, {"integrator": "kar1", "dlg": True, "budget": 10}]
 
@@ -38,7 +40,8 @@ def _write(run: Run, values: dict[tuple[bool, int], float]) -> None:
         for seed in run.cfg.sampling_seeds(run.seed):
             x = torch.full((run.cfg.n_samples, 1, 28, 28), values[(p.dlg, seed)] / 255.0)
             info = {"nfe_per_sample": 10.0, "classifier_calls_per_sample": 2.0, "burn_in_nfe_amortised": 1.0}
-            _save(run, sample_name(p, seed), x, {"n_skip": 2 if p.dlg else 0, "N": 5, **info})
+            record = {"n_skip": 2 if p.dlg else 0, "N": 5, **info}
+            store.save(run, sample_name(p, seed), to_uint8(x).numpy(), record, point_settings(run, p, seed))
 
 
 def test_rows_are_means_over_seeds_and_the_difference_is_paired(tmp_path):

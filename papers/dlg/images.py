@@ -4,7 +4,8 @@ A point of the NFE axis is {integrator, dlg: on|off, budget} (RK45: {integrator,
 sampling seed. Without DLG every sample has its own seed (repro.sampling). With DLG the samples come from
 persistent chains: chain c draws all its noise from its own seed, so its outputs do not depend on the batch it
 ran in, but consecutive outputs of one chain are correlated (as upstream: 50k CIFAR-10 samples from 200 chains).
-Samples are stored as uint8 PNG-free arrays, never JPEG; each point's NFE accounting is saved beside its samples.
+Samples are stored as uint8 PNG-free arrays, never JPEG; each point's NFE accounting is saved beside its samples,
+with the settings that made them; a point cut short resumes inside itself (`papers.dlg.store`).
 With several sampling seeds a point's numbers are mean +- standard error over seeds, and each budget's two arms
 get a seed-paired difference row. `ImageConfig` holds the keys the image experiments share (sigma_min,
 sigma_max, n_levels, n_samples, batch_size, points, dlg).
@@ -21,9 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from papers.dlg import store
 from papers.dlg.denoise import spec
 from papers.dlg.gibbs import ClassifierCalls, DLGChains, DLGSection, vanilla
-from repro.atomic import atomic_path
+from repro import checkpoint
 from repro.config import ExperimentConfig, read_from
 from repro.diffusion.nfe import CountingScore
 from repro.diffusion.sde import dlg_level_grid
@@ -31,7 +33,7 @@ from repro.metrics.distances import mean_stderr
 from repro.metrics.sanity import paired_difference, seed_label
 from repro.rng import StackedGenerator
 from repro.run import MetricRow, Run
-from repro.sampling import sample_seed, to_uint8
+from repro.sampling import sample_seed
 from repro.work import Net, Work, batches
 
 
@@ -89,38 +91,33 @@ def sample_name(p: Point, seed: int) -> str:
     return f"{p.name}_seed{seed}"
 
 
-def _save(run: Run, name: str, x: torch.Tensor, info: dict[str, Any]) -> None:
-    path = run.path("samples", f"{name}.npz")
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, samples=to_uint8(x.clamp(0, 1)).numpy())
-    run.save_json(f"samples/{name}.json", info)
-
-
 def _plain(
     run: Run, counted: CountingScore, p: Point, seed: int, shape: tuple[int, ...], n_int: int, tol: float | None
-) -> torch.Tensor:
-    """The integrator alone: sample j starts from, and draws its noise from, its own seed."""
+) -> tuple[np.ndarray, dict[str, float]]:
+    """The integrator alone, batch by batch (resumable): sample j starts from, and draws its noise from, its own
+    seed. Returns (uint8 samples, NFE accounting)."""
     cfg: ImageConfig = run.cfg
     n, batch, dev = cfg.n_samples, cfg.batch_size, run.device
-    parts = []
-    for lo in range(0, n, batch):
+    units = math.ceil(n / batch)
+    partial = store.Partial(run, sample_name(p, seed), point_settings(run, p, seed), units, "batches")
+    counted.nfe = partial.state.get("nfe", 0)
+    for lo in range(partial.done * batch, n, batch):
         gen = StackedGenerator([sample_seed(seed, j) for j in range(lo, min(n, lo + batch))], device=dev)
         x0 = cfg.sigma_max * gen.randn(shape).to(dev)
-        parts.append(
-            vanilla(
-                counted,
-                p.integrator,
-                x0,
-                sigma_max=cfg.sigma_max,
-                n=n_int,
-                sigma_min=cfg.sigma_min,
-                tweedie_eps=cfg.dlg.tweedie_eps,
-                tol=tol,
-                noise=gen.randn_like,
-            ).cpu()
+        x = vanilla(
+            counted,
+            p.integrator,
+            x0,
+            sigma_max=cfg.sigma_max,
+            n=n_int,
+            sigma_min=cfg.sigma_min,
+            tweedie_eps=cfg.dlg.tweedie_eps,
+            tol=tol,
+            noise=gen.randn_like,
         )
-    return torch.cat(parts)
+        partial.add(x, lambda: {"nfe": counted.nfe})
+    info = {"nfe_per_sample": counted.nfe / units, "classifier_calls_per_sample": 0.0}
+    return partial.samples(), info | {"burn_in_nfe_per_chain": 0, "burn_in_nfe_amortised": 0}
 
 
 def _dlg(
@@ -134,58 +131,103 @@ def _dlg(
     n_skip: int,
     n_int: int,
     tol: float | None,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Persistent chains: burn in once, then rounds of n_skip sweeps + integrator. Returns (x, info)."""
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Persistent chains: burn in once, then rounds of n_skip sweeps + integrator (resumable: a save keeps the
+    chains, their generators and the process's RNG). Returns (uint8 samples, NFE accounting)."""
     cfg: ImageConfig = run.cfg
     dev, chains_n = run.device, cfg.dlg.chains
+    rounds = math.ceil(cfg.n_samples / chains_n)
+    partial = store.Partial(run, sample_name(p, seed), point_settings(run, p, seed), rounds, "rounds")
     gen = StackedGenerator([sample_seed(seed, CHAIN_INDEX + c) for c in range(chains_n)], device=dev)
     clf = ClassifierCalls(classifier)
     chains = DLGChains(
         counted, clf, levels.to(dev), cfg.dlg.settings(n_skip, cfg.sigma_max, cfg.sigma_min), noise=gen.randn_like
     )
-    chains.initialise(cfg.sigma_max * gen.randn(shape).to(dev))
-    burn, burn_calls = counted.nfe, clf.calls  # one-off burn-in: amortised, not in the per-sample NFE
-    rounds = math.ceil(cfg.n_samples / chains_n)
-    x = torch.cat([chains.round(p.integrator, n_int, tol).cpu() for _ in range(rounds)])[: cfg.n_samples]
+    if partial.done:
+        _restore(partial.state, chains, gen, counted, clf, dev)
+        burn, burn_calls = partial.state["burn"], partial.state["burn_calls"]
+    else:
+        chains.initialise(cfg.sigma_max * gen.randn(shape).to(dev))
+        burn, burn_calls = counted.nfe, clf.calls  # one-off burn-in: amortised, not in the per-sample NFE
+
+    def state() -> dict[str, Any]:
+        return {
+            "x": chains.x,
+            "sigma": chains.sigma,
+            "generators": [g.get_state() for g in gen.generators],
+            "rng": checkpoint.rng_state(),
+            "nfe": counted.nfe,
+            "classifier_calls": clf.calls,
+            "burn": burn,
+            "burn_calls": burn_calls,
+        }
+
+    for _ in range(partial.done, rounds):
+        partial.add(chains.round(p.integrator, n_int, tol), state)
     info = {
         "nfe_per_sample": (counted.nfe - burn) / rounds,
         "classifier_calls_per_sample": (clf.calls - burn_calls) / rounds,
         "burn_in_nfe_per_chain": burn,
         "burn_in_nfe_amortised": burn / rounds,
     }
-    return x, info
+    return partial.samples()[: cfg.n_samples], info
+
+
+def _restore(
+    state: dict[str, Any],
+    chains: DLGChains,
+    gen: StackedGenerator,
+    counted: CountingScore,
+    clf: ClassifierCalls,
+    dev: torch.device,
+) -> None:
+    """Chains, generators, RNG and counters as a partial save left them: the rounds go on bit for bit."""
+    chains.x, chains.sigma = state["x"].to(dev), state["sigma"].to(dev)
+    for g, s in zip(gen.generators, state["generators"], strict=True):
+        g.set_state(s)
+    checkpoint.set_rng_state(state["rng"])
+    counted.nfe, clf.calls = state["nfe"], state["classifier_calls"]
+
+
+def point_settings(run: Run, p: Point, seed: int) -> dict[str, Any]:
+    """What the point's samples depend on (`store.point_settings`), less what its arm never reads: the integrator
+    alone reads no level classifier and, of the DLG section, only the Tweedie step; the chains no `batch_size`."""
+    settings = store.point_settings(run, p.as_dict(), seed)
+    if p.dlg:
+        return {k: v for k, v in settings.items() if k != "batch_size"}
+    plain = {k: v for k, v in settings.items() if k not in ("classifier", "dlg")}
+    return plain | {"dlg": {"tweedie_eps": settings["dlg"]["tweedie_eps"]}}
 
 
 @torch.inference_mode()
 def sample_points(
     run: Run, score, classifier, levels: torch.Tensor, shape: tuple[int, ...], seeds: Sequence[int] | None = None
 ) -> None:
-    """Sample every configured point for every sampling seed (default: the run's), skipping those on disk."""
+    """Sample every configured point for every sampling seed (default: the run's), skipping those on disk that
+    were made under the same settings (refusing those made under others) and resuming a point cut short."""
     cfg: ImageConfig = run.cfg
     for seed in seeds or (run.seed,):
         for p in cfg.points:
-            name = sample_name(p, seed)
-            if (run.root / "samples" / f"{name}.json").exists():
+            name, settings = sample_name(p, seed), point_settings(run, p, seed)
+            if store.finished(run, name, settings):
+                store.remove_parts(run, name)  # left by a job killed between saving the point and this
                 continue
             n_skip, n_int, tol = cfg.dlg.split(p.integrator, p.dlg, budget=p.budget, tol=p.tol)
             counted = CountingScore(score)
             if p.dlg:
                 x, info = _dlg(run, counted, classifier, levels, p, seed, shape, n_skip, n_int, tol)
             else:
-                x = _plain(run, counted, p, seed, shape, n_int, tol)
-                info = {"nfe_per_sample": counted.nfe / math.ceil(cfg.n_samples / cfg.batch_size)}
-                info |= {"classifier_calls_per_sample": 0.0, "burn_in_nfe_per_chain": 0, "burn_in_nfe_amortised": 0}
-            _save(run, name, x, {"point": p.as_dict(), "seed": seed, "n_skip": n_skip, "N": n_int, **info, "n": len(x)})
+                x, info = _plain(run, counted, p, seed, shape, n_int, tol)
+            record = {"point": p.as_dict(), "seed": seed, "n_skip": n_skip, "N": n_int, **info, "n": len(x)}
+            store.save(run, name, x, record, settings)
+            store.remove_parts(run, name)
             run.log(
                 f"{name}: {len(x)} samples, NFE per sample {info['nfe_per_sample']:.1f} (n_skip {n_skip}, N {n_int})"
             )
 
 
 def load_point(run: Run, p: Point, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    path = run.root / "samples" / f"{sample_name(p, seed)}.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run the sample stage of {run.paper}/{run.experiment} first")
-    return np.load(path)["samples"], run.load_json(f"samples/{sample_name(p, seed)}.json")
+    return store.load(run, sample_name(p, seed), point_settings(run, p, seed))
 
 
 def _measure(run: Run, p: Point, seed: int, fid_fn, metric: str, unit: str) -> tuple[int, dict[str, Any], list]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from repro.progress import duration
 from repro.report.summary import Row
 
 PAPER_TITLES = {
@@ -40,13 +41,7 @@ def delta(row: Row) -> str:
 
 
 def seconds(value: float | None) -> str:
-    if value is None:
-        return MISSING
-    if value < 120:
-        return f"{value:.1f} s"
-    if value < 7200:
-        return f"{value / 60:.1f} min"
-    return f"{value / 3600:.2f} h"
+    return MISSING if value is None else duration(value)
 
 
 def provenance(row: Row) -> str:
