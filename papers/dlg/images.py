@@ -233,7 +233,9 @@ def load_point(run: Run, p: Point, seed: int) -> tuple[np.ndarray, dict[str, Any
 def _measure(run: Run, p: Point, seed: int, fid_fn, metric: str, unit: str) -> tuple[int, dict[str, Any], list]:
     """One point at one seed: (n, info, [(metric name, value, unit)])."""
     x, info = load_point(run, p, seed)
-    measured = [(metric, fid_fn(x), unit), ("nfe", info["nfe_per_sample"], "score evals")]
+    value = fid_fn(x)
+    run.log(f"{sample_name(p, seed)}: {metric} {value:.4g} on {len(x)} samples")  # a paper-tier point takes minutes
+    measured = [(metric, value, unit), ("nfe", info["nfe_per_sample"], "score evals")]
     if p.dlg:
         measured += [
             ("classifier_calls", info["classifier_calls_per_sample"], "calls"),

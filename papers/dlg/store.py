@@ -106,7 +106,7 @@ class Partial:
     ) -> None:
         self.run, self.name, self.units, self.unit, self.clock = run, name, units, unit, clock
         self.folder = _parts(run, name)
-        self.fingerprint = checkpoint.fingerprint(settings)
+        self.settings, self.fingerprint = settings, checkpoint.fingerprint(settings)
         self.every = max(1, -(-units // SAVES))
         self.state: dict[str, Any] = {}
         self.done = self.parts = 0
@@ -117,7 +117,6 @@ class Partial:
             _check(state_path, stored, settings, "a partly sampled point")
             self.done, self.parts, self.state = stored["done"], stored["parts"], stored["state"]
             run.log(f"{name}: resuming after {self.done}/{units} {unit}, from {self.folder}")
-        self.settings = settings
         self._start_done, self._t0 = self.done, clock()
         self._saved_at, self._saved_done = self._t0, self.done
 
