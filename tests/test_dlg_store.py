@@ -55,6 +55,7 @@ def _sample(root: Path, cfg, kill_after: int | None = None) -> Run:
         return score(x, sigma)
 
     run = Run("dlg", "cifar10", "smoke", cfg, runs_root=root)
+    run.device = torch.device("cpu")  # the nets are on the CPU, and the subject is a CPU run's bit-exact resume
     torch.manual_seed(0)
     sample_points(run, killing_score, classifier, cfg.levels(), SHAPE)
     return run
