@@ -110,7 +110,13 @@ class Run:
         return json.loads(p.read_text())
 
     def save_metrics(self, rows: list[MetricRow | dict[str, Any]], synthetic_data: bool = False) -> Path:
-        """Write metrics.json; `synthetic_data` marks rows measured on a stand-in for real data."""
+        """Write metrics.json; `synthetic_data` marks rows measured on a stand-in for real data. Where the config
+        switches on bf16 or TF32 anywhere, every row's setting says so (`numerics=bf16+tf32`), so it never shares
+        a setting with an fp32 row (fp32, the default, adds nothing)."""
+        from repro.checkpoint import run_settings
+        from repro.speed import reduced_precision
+
+        fast = reduced_precision(run_settings(self.cfg, "evaluate"))
         clean = []
         for row in rows:
             row = row.as_dict() if isinstance(row, MetricRow) else row
@@ -118,7 +124,10 @@ class Run:
             extra = [k for k in row if k not in METRIC_KEYS]
             if missing or extra:
                 raise ValueError(f"metric row {row.get('metric')!r}: missing keys {missing}, unknown keys {extra}")
-            clean.append({**row, "setting": format_setting(row["setting"])})
+            setting = format_setting(row["setting"])
+            if fast:
+                setting += f"{';' if setting else ''}numerics={'+'.join(fast)}"
+            clean.append({**row, "setting": setting})
         (self.root / "figures").mkdir(parents=True, exist_ok=True)  # a declared output, even when empty
         return self.save_json(
             "metrics.json",

@@ -12,6 +12,7 @@ without code generation, fast to start, no speed-up). Inductor on a CPU compiles
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +40,24 @@ def compile_fn(fn: Callable, option: bool | str) -> Callable:
     if option in COMPILE_BACKENDS:
         return torch.compile(fn, backend=option)
     return torch.compile(fn, mode=None if option is True or option == "default" else option)
+
+
+REDUCED_PRECISION = ("bf16", "tf32")  # the options that change the arithmetic (channels_last, compile reorder sums)
+
+
+def reduced_precision(settings: Any) -> list[str]:
+    """The reduced-precision options switched on anywhere in a config's settings (nested sections included),
+    sorted: a metric row records them, so a row of a bf16 or TF32 run is never taken for an fp32 one."""
+    found: set[str] = set()
+    stack = [settings]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.update(k for k in REDUCED_PRECISION if node.get(k) is True)
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return sorted(found)
 
 
 def set_tf32(enabled: bool) -> None:

@@ -179,3 +179,22 @@ def test_a_claim_measured_over_a_key_gets_one_verdict_per_value():
     ]
     with pytest.raises(ValueError, match=r"measured over \['n'\]"):
         rows_for(_two_arms(second="sampler=annealed;n=1280;k=1"), [_claim(over=("n",))])
+
+
+def test_a_bf16_or_tf32_run_records_its_numerics_in_every_rows_setting(tmp_path):
+    """A reduced-precision option anywhere in the config (here a nested training section) marks every row, so a fast
+    row and an fp32 row never share a setting, while a claim's pairs still match it; fp32 adds nothing."""
+    from repro.run import MetricRow, Run
+
+    row = MetricRow(dataset="d", metric="m", value=0.21, n_samples=1, seed=0, setting={"sampler": "annealed"})
+    settings = {}
+    for name, cfg in {
+        "fp32": {"seed": 0, "net": {"training": {"bf16": False, "tf32": False}}},
+        "fast": {"seed": 0, "net": {"training": {"tf32": True}}, "classifier": {"training": {"bf16": True}}},
+    }.items():
+        run = Run("x", "e", "cpu", cfg, runs_root=tmp_path / name)
+        run.save_metrics([row, {**row.as_dict(), "metric": "n", "setting": "sampler=annealed"}])
+        settings[name] = [r["setting"] for r in json.loads((run.root / "metrics.json").read_text())["rows"]]
+    assert settings["fp32"] == ["sampler=annealed"] * 2
+    assert settings["fast"] == ["sampler=annealed;numerics=bf16+tf32"] * 2
+    assert _claim().matches({"dataset": "d", "metric": "m", "setting": settings["fast"][0]})
