@@ -33,11 +33,13 @@ def fit(
 
 
 @torch.no_grad()
-def per_example_bound(model: nn.Module, x: torch.Tensor, batch_size: int, seed: int, **kw) -> torch.Tensor:
-    """K(x0) in nats for every example (by default the exact sum over t = 2..T, one x_t draw per (example, t))."""
-    torch.manual_seed(seed)
+def per_example_bound(run: Run, model: nn.Module, x: torch.Tensor, batch_size: int, **kw) -> torch.Tensor:
+    """K(x0) in nats for every example (by default the exact sum over t = 2..T, one x_t draw per (example, t)),
+    seeded by the run's seed; progress in the run's log (a paper-tier test split takes minutes)."""
+    torch.manual_seed(run.seed)
     model.eval()
-    return torch.cat([model.bound(x[i : i + batch_size], **kw).cpu() for i in range(0, len(x), batch_size)])
+    starts = range(0, len(x), batch_size)
+    return torch.cat([model.bound(x[i : i + batch_size], **kw).cpu() for i in run.progress(starts, desc="bound")])
 
 
 def bound_rows(

@@ -71,7 +71,7 @@ def evaluate(run: Run) -> None:
     cfg = run.cfg
     model = load_trained(run, build(cfg))
     x = split(cfg, "test", cfg.n_test, run.seed).to(run.device)
-    k = common.per_example_bound(model, x, cfg.eval_batch, run.seed)
+    k = common.per_example_bound(run, model, x, cfg.eval_batch)
     null = model.log_null(x).cpu()
     setting = {"T": cfg.T, "readout": cfg.readout, "activation": cfg.activation}
     rows = common.bound_rows(k, null, 1.0, UNIT, "heartbeat", setting, run.seed)

@@ -162,7 +162,7 @@ def evaluate_bound(run: Run, d: ImageData) -> list[MetricRow]:
     _, x_test, _ = prepared(run, d)
     x_test = x_test[: cfg.n_test]
     model = load_trained(run, model_for(run, d))
-    k = common.per_example_bound(model, x_test.to(run.device), cfg.eval_batch, run.seed, n_t=cfg.eval_t)
+    k = common.per_example_bound(run, model, x_test.to(run.device), cfg.eval_batch, n_t=cfg.eval_t)
     pixels = d.shape[1] * d.shape[2]
     setting = {"T": cfg.T, "eval_t": cfg.eval_t or "all"}
     rows = common.bound_rows(k, common.gaussian_null(x_test), pixels, "bits/pixel", d.name, setting, run.seed)

@@ -109,7 +109,7 @@ def evaluate(run: Run) -> None:
     for v in variants(cfg):
         x_train, x_test, _ = splits(cfg, v.noise, run.seed)
         model = load_trained(run, build(cfg, v, x_train, run.seed), v.name)
-        k = common.per_example_bound(model, x_test.to(run.device), cfg.eval_batch, run.seed)
+        k = common.per_example_bound(run, model, x_test.to(run.device), cfg.eval_batch)
         new = common.bound_rows(k, common.gaussian_null(x_test), 1.0, "bits", "swissroll", v.setting(), run.seed)
         rows += new
         if v.net == "rbf" and v.schedule == "learned":
