@@ -34,17 +34,18 @@ def _cfg(**changes):
     return dataclasses.replace(cfg, dlg=dataclasses.replace(cfg.dlg, chains=7), **changes)
 
 
-def _nets(cfg):
+def _nets(cfg, device: str):
     nets = []
     for spec in (score_spec(cfg, SHAPE), classifier_spec(cfg, SHAPE)):
         torch.manual_seed(0)
-        nets.append(spec.build().eval())
+        nets.append(spec.build().eval().to(device))
     return nets
 
 
-def _sample(root: Path, cfg, kill_after: int | None = None) -> Run:
-    """sample_points at `root`; with `kill_after`, the score net raises at that call (counted from 1)."""
-    score, classifier = _nets(cfg)
+def _sample(root: Path, cfg, kill_after: int | None = None, device: str = "cpu") -> Run:
+    """sample_points at `root` on `device` (default the CPU, whatever the machine has); with `kill_after`, the score
+    net raises at that call (counted from 1)."""
+    score, classifier = _nets(cfg, device)
     calls = 0
 
     def killing_score(x, sigma):
@@ -55,7 +56,7 @@ def _sample(root: Path, cfg, kill_after: int | None = None) -> Run:
         return score(x, sigma)
 
     run = Run("dlg", "cifar10", "smoke", cfg, runs_root=root)
-    run.device = torch.device("cpu")  # the nets are on the CPU, and the subject is a CPU run's bit-exact resume
+    run.device = torch.device(device)
     torch.manual_seed(0)
     sample_points(run, killing_score, classifier, cfg.levels(), SHAPE)
     return run
@@ -70,21 +71,29 @@ def reference(tmp_path_factory) -> dict[str, tuple[np.ndarray, dict]]:
     return _points(_sample(tmp_path_factory.mktemp("whole"), _cfg()))
 
 
-@pytest.mark.parametrize(
-    "kill_after",
-    [
-        8,  # plain: in batch 2 (a batch is kar2's 5 evaluations + Tweedie), after batch 1 was saved
-        18 + 11 + 6 + 3,  # DLG: in round 2, after the plain point, the chains' set-up (7 KAR2 + 4 burn-in), round 1
-    ],
+KILLS = (
+    8,  # plain: in batch 2 (a batch is kar2's 5 evaluations + Tweedie), after batch 1 was saved
+    18 + 11 + 6 + 3,  # DLG: in round 2, after the plain point, the chains' set-up (7 KAR2 + 4 burn-in), round 1
 )
+
+
+@pytest.mark.parametrize("kill_after", KILLS)
 def test_a_killed_point_goes_on_to_the_same_samples(tmp_path, reference, kill_after):
+    assert_killed_point_resumes(tmp_path, kill_after, "cpu", reference)
+
+
+def assert_killed_point_resumes(root: Path, kill_after: int, device: str, reference=None) -> None:
+    """Kill the sample stage at score call `kill_after`, run it again: the same samples and accounting as an
+    uninterrupted run (`reference`, else one made here), and no partial saves left (also the GPU lane's check)."""
     cfg = _cfg()
+    reference = reference or _points(_sample(root / "whole", cfg, device=device))
+    root = root / "killed"
     with pytest.raises(Killed):
-        _sample(tmp_path, cfg, kill_after=kill_after)
-    parts = sorted((tmp_path / "smoke/dlg/cifar10/samples").glob("*.parts/part_*.npy"))
+        _sample(root, cfg, kill_after=kill_after, device=device)
+    parts = sorted((root / "smoke/dlg/cifar10/samples").glob("*.parts/part_*.npy"))
     assert [p.parent.name for p in parts] == [f"{'kar2_plain' if kill_after == 8 else 'em_dlg'}_nfe6_seed0.parts"]
     torch.manual_seed(123)  # the resumed process's own RNG is not the killed one's: the save restores it
-    run = _sample(tmp_path, cfg)
+    run = _sample(root, cfg, device=device)
     for name, (x, info) in _points(run).items():
         want_x, want_info = reference[name]
         np.testing.assert_array_equal(x, want_x)

@@ -1,7 +1,8 @@
 """The GPU lane (`pytest -m gpu`): what only a CUDA machine can show. Skipped elsewhere, saying why (conftest).
 
 Device placement of every sampler and of every stage of every image experiment, the fast settings against strict
-fp32 within stated tolerances, bit-identical resume after SIGKILL on CUDA, and more processes than GPUs refused.
+fp32 within stated tolerances, bit-identical resume after SIGKILL on CUDA (training; a DLG point killed mid-way),
+and more processes than GPUs refused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 import torch
 from conftest import FIXTURES, ROOT
 from sampler_cases import sampler_cases
+from test_dlg_store import KILLS, assert_killed_point_resumes
 from test_ncsnpp_progressive import fixture_config
 from test_train import assert_sigkill_resume_is_bit_identical
 
@@ -109,3 +111,10 @@ def test_more_processes_than_gpus_is_refused_before_torchrun(tmp_path) -> None:
     done = subprocess.run([*cmd, "--nproc", str(n)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert f"--nproc {n} starts one process per GPU" in done.stderr
+
+
+@pytest.mark.parametrize("kill_after", KILLS)
+def test_a_killed_dlg_point_resumes_on_cuda_to_the_same_samples(tmp_path, kill_after: int) -> None:
+    """papers.dlg.store on CUDA: the chains, the CUDA generators and the RNG come back from a partial save, and the
+    point ends with the samples of an uninterrupted run in the same process."""
+    assert_killed_point_resumes(tmp_path, kill_after, "cuda")
