@@ -33,10 +33,13 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture
-def no_cuda(monkeypatch):
-    """A machine without CUDA, for tests whose subject is CPU behaviour: this process sees no device, and neither do
-    the processes it starts."""
+@pytest.fixture(autouse=True)
+def cpu_lane(request, monkeypatch):
+    """Every test outside the GPU lane (`gpu`-marked) runs as on CI's machine, without CUDA, whatever this machine
+    has: this process sees no device (a `Run` picks the CPU), and neither do the processes it starts. A test may
+    still place tensors on CUDA explicitly; the GPU lane covers the device itself."""
+    if request.node.get_closest_marker("gpu") is not None:
+        return
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

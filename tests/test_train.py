@@ -31,7 +31,7 @@ def _child(runs_root: Path, block_at: int, deterministic: bool = False) -> subpr
     )
 
 
-def test_sigkill_midway_then_resume_is_bit_identical(tmp_path, no_cuda):
+def test_sigkill_midway_then_resume_is_bit_identical(tmp_path):
     """On the CPU (the children see no CUDA device); tests/test_gpu.py runs the same check on CUDA."""
     assert_sigkill_resume_is_bit_identical(tmp_path)
 

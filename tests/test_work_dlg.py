@@ -123,7 +123,7 @@ def test_units_are_in_gpu_stages() -> None:
         assert {w.stage for w in exp.work(cfg)} <= set(exp.gpu_stages), name
 
 
-def test_declared_calls_match_sample_points(tmp_path: Path, no_cuda) -> None:
+def test_declared_calls_match_sample_points(tmp_path: Path) -> None:
     """On the smoke config with every fixed-step integrator in both arms (a partial last batch, a cut last round),
     the calls `sample_points` makes of each network at each batch are those declared (the last batch priced full).
     The counts do not depend on the image size: the nets run at 16x16 to keep the test cheap."""
