@@ -42,9 +42,9 @@ def _nets(cfg, device: str):
     return nets
 
 
-def _sample(root: Path, cfg, kill_after: int | None = None, device: str = "cpu") -> Run:
-    """sample_points at `root` on `device` (default the CPU, whatever the machine has); with `kill_after`, the score
-    net raises at that call (counted from 1)."""
+def _sample(root: Path, cfg, kill_after: int | None = None, device: str = "cpu", rng_seed: int = 0) -> Run:
+    """sample_points at `root` on `device` (default the CPU, whatever the machine has), the process RNG seeded with
+    `rng_seed`; with `kill_after`, the score net raises at that call (counted from 1)."""
     score, classifier = _nets(cfg, device)
     calls = 0
 
@@ -57,7 +57,7 @@ def _sample(root: Path, cfg, kill_after: int | None = None, device: str = "cpu")
 
     run = Run("dlg", "cifar10", "smoke", cfg, runs_root=root)
     run.device = torch.device(device)
-    torch.manual_seed(0)
+    torch.manual_seed(rng_seed)
     sample_points(run, killing_score, classifier, cfg.levels(), SHAPE)
     return run
 
@@ -92,8 +92,7 @@ def assert_killed_point_resumes(root: Path, kill_after: int, device: str, refere
         _sample(root, cfg, kill_after=kill_after, device=device)
     parts = sorted((root / "smoke/dlg/cifar10/samples").glob("*.parts/part_*.npy"))
     assert [p.parent.name for p in parts] == [f"{'kar2_plain' if kill_after == 8 else 'em_dlg'}_nfe6_seed0.parts"]
-    torch.manual_seed(123)  # the resumed process's own RNG is not the killed one's: the save restores it
-    run = _sample(root, cfg, device=device)
+    run = _sample(root, cfg, device=device, rng_seed=123)  # not the killed process's RNG: the save restores it
     for name, (x, info) in _points(run).items():
         want_x, want_info = reference[name]
         np.testing.assert_array_equal(x, want_x)
