@@ -151,6 +151,15 @@ def fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def changed_settings(stored: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    """None when a saved record (`fingerprint`, `settings`) was made under `settings`; else what changed, for an
+    error message: `key: stored -> now` per differing key, or "not recorded" when the record holds no settings."""
+    if stored.get("fingerprint") == fingerprint(settings):
+        return None
+    old = stored.get("settings")
+    return describe_differences(old, settings) if isinstance(old, dict) else "not recorded"
+
+
 def differing_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Dotted paths (e.g. `training.steps`) whose values differ between two settings trees."""
     a, b = _flatten(old), _flatten(new)

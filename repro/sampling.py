@@ -99,11 +99,9 @@ def _check_loaded_settings(folder: Path, run: Run) -> None:
         stored = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise RuntimeError(f"{meta_path} cannot be read ({err}); {_RESAMPLE}") from err
-    if stored.get("fingerprint") == checkpoint.fingerprint(settings):
-        return
-    old = stored.get("settings")
-    what = checkpoint.describe_differences(old, settings) if isinstance(old, dict) else "not recorded"
-    raise RuntimeError(f"{folder} holds samples made under other experiment settings ({what}); {_RESAMPLE}")
+    changed = checkpoint.changed_settings(stored, settings)
+    if changed is not None:
+        raise RuntimeError(f"{folder} holds samples made under other experiment settings ({changed}); {_RESAMPLE}")
 
 
 _RESAMPLE = "they are not reused: delete the folder to resample (or the run folder, or pass a different --runs-root)"

@@ -92,14 +92,21 @@ def sample_name(p: Point, seed: int) -> str:
 
 
 def _plain(
-    run: Run, counted: CountingScore, p: Point, seed: int, shape: tuple[int, ...], n_int: int, tol: float | None
+    run: Run,
+    counted: CountingScore,
+    p: Point,
+    seed: int,
+    shape: tuple[int, ...],
+    n_int: int,
+    tol: float | None,
+    settings: dict[str, Any],
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """The integrator alone, batch by batch (resumable): sample j starts from, and draws its noise from, its own
-    seed. Returns (uint8 samples, NFE accounting)."""
+    """The integrator alone, batch by batch (resumable under `settings`): sample j starts from, and draws its noise
+    from, its own seed. Returns (uint8 samples, NFE accounting)."""
     cfg: ImageConfig = run.cfg
     n, batch, dev = cfg.n_samples, cfg.batch_size, run.device
     units = math.ceil(n / batch)
-    partial = store.Partial(run, sample_name(p, seed), point_settings(run, p, seed), units, "batches")
+    partial = store.Partial(run, sample_name(p, seed), settings, units, "batches")
     counted.nfe = partial.state.get("nfe", 0)
     for lo in range(partial.done * batch, n, batch):
         gen = StackedGenerator([sample_seed(seed, j) for j in range(lo, min(n, lo + batch))], device=dev)
@@ -131,13 +138,14 @@ def _dlg(
     n_skip: int,
     n_int: int,
     tol: float | None,
+    settings: dict[str, Any],
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Persistent chains: burn in once, then rounds of n_skip sweeps + integrator (resumable: a save keeps the
-    chains, their generators and the process's RNG). Returns (uint8 samples, NFE accounting)."""
+    """Persistent chains: burn in once, then rounds of n_skip sweeps + integrator (resumable under `settings`: a
+    save keeps the chains, their generators and the process's RNG). Returns (uint8 samples, NFE accounting)."""
     cfg: ImageConfig = run.cfg
     dev, chains_n = run.device, cfg.dlg.chains
     rounds = math.ceil(cfg.n_samples / chains_n)
-    partial = store.Partial(run, sample_name(p, seed), point_settings(run, p, seed), rounds, "rounds")
+    partial = store.Partial(run, sample_name(p, seed), settings, rounds, "rounds")
     gen = StackedGenerator([sample_seed(seed, CHAIN_INDEX + c) for c in range(chains_n)], device=dev)
     clf = ClassifierCalls(classifier)
     chains = DLGChains(
@@ -190,9 +198,13 @@ def _restore(
 
 
 def point_settings(run: Run, p: Point, seed: int) -> dict[str, Any]:
-    """What the point's samples depend on (`store.point_settings`), less what its arm never reads: the integrator
-    alone reads no level classifier and, of the DLG section, only the Tweedie step; the chains no `batch_size`."""
-    settings = store.point_settings(run, p.as_dict(), seed)
+    """What the point's samples depend on: the sample stage's settings less the lists of points and of sampling
+    seeds (adding a point or a seed keeps the others) and less what its arm never reads (the integrator alone reads
+    no level classifier and, of the DLG section, only the Tweedie step; the chains no `batch_size`), plus the point
+    itself and its sampling seed."""
+    stage = checkpoint.run_settings(run.cfg, "sample")
+    settings = {k: v for k, v in stage.items() if k not in ("points", "seeds")}
+    settings |= {"point": p.as_dict(), "sampling_seed": seed}
     if p.dlg:
         return {k: v for k, v in settings.items() if k != "batch_size"}
     plain = {k: v for k, v in settings.items() if k not in ("classifier", "dlg")}
@@ -215,9 +227,9 @@ def sample_points(
             n_skip, n_int, tol = cfg.dlg.split(p.integrator, p.dlg, budget=p.budget, tol=p.tol)
             counted = CountingScore(score)
             if p.dlg:
-                x, info = _dlg(run, counted, classifier, levels, p, seed, shape, n_skip, n_int, tol)
+                x, info = _dlg(run, counted, classifier, levels, p, seed, shape, n_skip, n_int, tol, settings)
             else:
-                x, info = _plain(run, counted, p, seed, shape, n_int, tol)
+                x, info = _plain(run, counted, p, seed, shape, n_int, tol, settings)
             record = {"point": p.as_dict(), "seed": seed, "n_skip": n_skip, "N": n_int, **info, "n": len(x)}
             store.save(run, name, x, record, settings)
             store.remove_parts(run, name)

@@ -31,13 +31,6 @@ SAVE_SECONDS = 600.0  # ... or sooner, once this long has passed since the last 
 _RESAMPLE = "they are not reused: delete them to sample this point again"
 
 
-def point_settings(run: Run, point: dict[str, Any], seed: int) -> dict[str, Any]:
-    """What one point's samples depend on: the sample stage's settings less the lists of points and of sampling
-    seeds (adding a point or a seed keeps the others), plus the point itself and its sampling seed."""
-    settings = {k: v for k, v in checkpoint.run_settings(run.cfg, "sample").items() if k not in ("points", "seeds")}
-    return {**settings, "point": point, "sampling_seed": seed}
-
-
 def _paths(run: Run, name: str) -> tuple[Path, Path]:
     folder = run.root / "samples"
     return folder / f"{name}.npz", folder / f"{name}.json"
@@ -54,11 +47,9 @@ def remove_parts(run: Run, name: str) -> None:
 
 def _check(where: Path, stored: dict[str, Any], settings: dict[str, Any], what: str) -> None:
     """Refuse `what` at `where` unless it was made under `settings`, naming the keys that changed."""
-    if stored.get("fingerprint") == checkpoint.fingerprint(settings):
-        return
-    old = stored.get("settings")
-    changed = checkpoint.describe_differences(old, settings) if isinstance(old, dict) else "not recorded"
-    raise RuntimeError(f"{where} holds {what} made under other settings ({changed}); {_RESAMPLE}")
+    changed = checkpoint.changed_settings(stored, settings)
+    if changed is not None:
+        raise RuntimeError(f"{where} holds {what} made under other settings ({changed}); {_RESAMPLE}")
 
 
 def finished(run: Run, name: str, settings: dict[str, Any]) -> bool:
@@ -73,7 +64,7 @@ def finished(run: Run, name: str, settings: dict[str, Any]) -> bool:
 def save(run: Run, name: str, samples: np.ndarray, info: dict[str, Any], settings: dict[str, Any]) -> None:
     """The finished point: uint8 samples [N, H, W, C], then its record (the record marks it finished)."""
     path, _ = _paths(run, name)
-    with atomic_path(run.path("samples", path.name)) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, samples=samples)
     record = {**info, "fingerprint": checkpoint.fingerprint(settings), "settings": settings}
